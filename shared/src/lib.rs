@@ -1,0 +1,16 @@
+//! payhook: receives payment-provider webhooks, verifies them on the raw bytes, stores every
+//! one durably, and processes them into normalized payment events.
+//!
+//! Layout, from the edge inwards:
+//! - [`providers`]: pure signature verification and payment extraction per provider.
+//! - [`storage`]: the [`storage::Store`] trait and its SQLite, PostgreSQL and SQL Server
+//!   backends.
+//! - [`queue`]: the message envelope and the queues that carry event ids to workers.
+//! - [`model`] and [`money`]: rows and exact amounts shared by all of the above.
+
+pub mod model;
+pub mod money;
+pub mod providers;
+pub mod queue;
+pub mod secret;
+pub mod storage;

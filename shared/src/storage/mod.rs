@@ -1,0 +1,182 @@
+//! The `Store` trait and its backends. Storage knows rows, not HTTP or AMQP.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::model::{
+    EventDetail, EventStatus, InsertOutcome, NewEvent, NewPaymentEvent, NewProcessingLog,
+    StoredEvent,
+};
+
+/// Storage failures, split by what the caller should do about them.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database could not be reached or did not answer in time; retry later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// The row does not exist.
+    #[error("webhook event {0} not found")]
+    NotFound(i64),
+    /// A state transition was rejected because the row is not in the expected state.
+    #[error("webhook event {id} is {status}, expected {expected}")]
+    Conflict {
+        id: i64,
+        status: EventStatus,
+        expected: &'static str,
+    },
+    /// A value does not fit the schema (too long, out of range).
+    #[error("invalid value: {0}")]
+    Invalid(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+/// Result of trying to claim one event for processing.
+#[derive(Debug, Clone)]
+pub enum ClaimOutcome {
+    /// The row is now `processing` under this worker's lease; `attempt_count` was incremented.
+    Claimed(StoredEvent),
+    /// The row is already `completed`; nothing to do.
+    AlreadyCompleted,
+    /// The row is `dead`; it is only processed again after a replay.
+    Dead,
+    /// Another worker holds an unexpired lease on the row.
+    Locked,
+    /// The row is waiting for a retry time that has not come yet.
+    NotDue(DateTime<Utc>),
+    /// No row has this id.
+    NotFound,
+}
+
+/// Everything a successful processing run writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub payment_events: Vec<NewPaymentEvent>,
+    pub logs: Vec<NewProcessingLog>,
+    /// Short summary stored in `ProcessedPayload`.
+    pub processed_payload: Option<String>,
+}
+
+/// Everything a failed processing run writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub error_message: String,
+    pub logs: Vec<NewProcessingLog>,
+    /// When to try again; `None` marks the row `dead`.
+    pub next_retry_at: Option<DateTime<Utc>>,
+}
+
+/// Filters shared by listing, statistics, retry and replay selection. Empty fields match all.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub provider: Option<String>,
+    pub event_type: Option<String>,
+    pub statuses: Vec<EventStatus>,
+    /// Inclusive lower bound on `created_at`.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound on `created_at`.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub events: Vec<StoredEvent>,
+    pub total_count: i64,
+}
+
+/// Aggregates over the events matching a filter.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Statistics {
+    pub total: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub pending: i64,
+    pub processing: i64,
+    pub dead: i64,
+    pub by_provider: Vec<(String, i64)>,
+    pub by_type: Vec<(String, i64)>,
+    /// Mean of `ProcessedAt - CreatedAt` over completed events, in milliseconds.
+    pub average_processing_ms: Option<f64>,
+    /// 95th percentile of the same duration, in milliseconds.
+    pub p95_processing_ms: Option<f64>,
+}
+
+/// Durable storage of webhook events, processing logs and payment events.
+///
+/// Every backend passes the same contract tests. All times are UTC.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations; a no-op on an up-to-date database.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Inserts a verified event as `pending`, or returns the existing row's id when the
+    /// (provider, event id) pair is already stored. Concurrent inserts of one pair yield one
+    /// `Inserted` and otherwise `Duplicate`, never an error.
+    async fn insert_event(&self, event: &NewEvent) -> Result<InsertOutcome, StoreError>;
+
+    /// Records that the row's id was handed to the queue.
+    async fn mark_published(&self, id: i64) -> Result<(), StoreError>;
+
+    /// Returns ids of `pending` rows never published and created before `older_than`.
+    async fn unpublished(
+        &self,
+        older_than: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// Claims one row for processing: sets `processing`, a lease until `now + lease`, and
+    /// increments `attempt_count`. Only `pending` and `failed` rows, and `processing` rows
+    /// whose lease expired, can be claimed. When `respect_retry_time` is true a `failed` row
+    /// is only claimed once its `next_retry_at` has passed.
+    async fn claim(
+        &self,
+        id: i64,
+        lease: std::time::Duration,
+        respect_retry_time: bool,
+    ) -> Result<ClaimOutcome, StoreError>;
+
+    /// Claims up to `limit` due rows (`pending`, `failed` past `next_retry_at`, or
+    /// `processing` past its lease), oldest first, without two callers ever getting one row.
+    async fn claim_due(
+        &self,
+        limit: i64,
+        lease: std::time::Duration,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// Writes payment events and logs and marks the row `completed`, in one transaction.
+    /// Fails with `Conflict` unless the row is `processing`.
+    async fn complete(&self, id: i64, completion: &Completion) -> Result<(), StoreError>;
+
+    /// Writes logs and the error and marks the row `failed` (or `dead` when
+    /// `next_retry_at` is `None`), in one transaction. Fails with `Conflict` unless the row
+    /// is `processing`.
+    async fn fail(&self, id: i64, failure: &Failure) -> Result<(), StoreError>;
+
+    /// Resets `failed` and `dead` rows matching the filter to `pending` with attempt count 0
+    /// and clears their published mark, logging a `requeue` row for each. Returns the ids.
+    async fn requeue(&self, filter: &EventFilter, limit: i64) -> Result<Vec<i64>, StoreError>;
+
+    /// Resets one row of any status except `processing` to `pending` with attempt count 0,
+    /// logging a `replay` row. Fails with `Conflict` when the row is `processing`.
+    async fn replay(&self, id: i64) -> Result<(), StoreError>;
+
+    /// Loads one event with its logs and payment events.
+    async fn event_detail(&self, id: i64) -> Result<Option<EventDetail>, StoreError>;
+
+    /// Lists events matching the filter, newest first; `page` starts at 1.
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        page: i64,
+        page_size: i64,
+    ) -> Result<EventPage, StoreError>;
+
+    /// Aggregates over the events matching the filter (statuses in the filter are ignored).
+    async fn statistics(&self, filter: &EventFilter) -> Result<Statistics, StoreError>;
+}
