@@ -3,6 +3,9 @@
 
 pub mod stripe;
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
@@ -71,6 +74,10 @@ pub enum Rejection {
     },
     #[error("no signing secret is configured for this provider")]
     NoSecretConfigured,
+    /// Verification could not run (e.g. a certificate could not be fetched); the provider
+    /// should retry, so this maps to 503 rather than 400.
+    #[error("signature verification is temporarily unavailable: {0}")]
+    VerifierUnavailable(String),
 }
 
 impl Rejection {
@@ -84,6 +91,7 @@ impl Rejection {
             Rejection::TimestampTooOld { .. } => "timestamp_too_old",
             Rejection::TimestampTooNew { .. } => "timestamp_too_new",
             Rejection::NoSecretConfigured => "provider_not_configured",
+            Rejection::VerifierUnavailable(_) => "verifier_unavailable",
         }
     }
 }
@@ -129,4 +137,42 @@ pub enum ExtractError {
     },
     #[error("payload field {field} is invalid: {reason}")]
     InvalidField { field: String, reason: String },
+}
+
+/// Signature verification for one provider route.
+#[async_trait]
+pub trait Verifier: Send + Sync + 'static {
+    /// Checks the request's signature against every configured secret or key.
+    async fn verify(&self, request: VerifyRequest<'_>) -> Result<Verified, Rejection>;
+
+    /// Reads the event id, type and provider time of a verified request. Called only after
+    /// [`Verifier::verify`] succeeded.
+    fn identity(
+        &self,
+        headers: &http::HeaderMap,
+        body: &[u8],
+    ) -> Result<EventIdentity, IdentityError>;
+}
+
+/// Payment extraction for one provider.
+pub trait Handler: Send + Sync + 'static {
+    /// Turns a stored, verified payload into payment events, or says why it is ignored.
+    fn extract(&self, event_type: &str, payload: &str) -> Result<Extraction, ExtractError>;
+}
+
+/// A configured provider route: `POST /api/webhooks/{name}`.
+#[derive(Clone)]
+pub struct Provider {
+    /// Route and storage name, e.g. `stripe` or `paypal/eu`.
+    pub name: String,
+    pub verifier: Arc<dyn Verifier>,
+    pub handler: Arc<dyn Handler>,
+}
+
+impl std::fmt::Debug for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
