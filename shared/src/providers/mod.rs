@@ -1,7 +1,10 @@
 //! Provider protocols as pure functions: signature verification over raw bytes and payment
 //! extraction from verified JSON. Nothing here does I/O.
 
+pub mod registry;
 pub mod stripe;
+
+pub use registry::build;
 
 use std::sync::Arc;
 

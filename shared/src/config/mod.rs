@@ -1,0 +1,345 @@
+//! Settings shared by both binaries: command-line flags with environment fallbacks, the
+//! aliases existing .NET deployments use, and an optional TOML file for provider details.
+
+pub mod file;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::http::client_ip::IpNetwork;
+use crate::secret::Secret;
+use crate::telemetry::LogFormat;
+
+/// Database used when neither `PAYHOOK_DATABASE_URL` nor its alias is set.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://payhook.db";
+
+/// Attempts per event when nothing is configured: the first try plus five retries, one per
+/// default delay tier (5 s, 30 s, 2 min, 10 min, 1 h).
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 6;
+
+/// Names accepted from the predecessor service's environment, each with payhook's own name.
+/// payhook's own name wins when both are set.
+pub const ENV_ALIASES: [(&str, &str); 4] = [
+    ("ConnectionStrings__DefaultConnection", "PAYHOOK_DATABASE_URL"),
+    ("WebhookProcessorSettings__MaxRetries", "PAYHOOK_MAX_ATTEMPTS"),
+    ("WebhookProcessorSettings__ErrorRetryInterval", "PAYHOOK_RETRY_BASE_MS"),
+    ("WebhookProcessorSettings__ProcessingInterval", "PAYHOOK_POLL_INTERVAL_MS"),
+];
+
+/// Invalid or inconsistent settings; startup stops with this message.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("invalid setting {name}: {reason}")]
+    Invalid { name: &'static str, reason: String },
+    #[error("cannot read {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+/// Settings read from flags and environment variables.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Settings {
+    /// Address of the public webhook listener.
+    #[arg(long, env = "PAYHOOK_LISTEN", default_value = "0.0.0.0:7002")]
+    pub listen: SocketAddr,
+
+    /// Address of the admin listener (health, metrics, monitoring API).
+    #[arg(long, env = "PAYHOOK_ADMIN_LISTEN", default_value = "127.0.0.1:7003")]
+    pub admin_listen: SocketAddr,
+
+    /// Bearer token for the admin API; required when the admin listener is not on loopback.
+    #[arg(long, env = "PAYHOOK_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Database URL: sqlite://FILE, postgres://..., mssql://... or an ADO.NET connection
+    /// string [default: sqlite://payhook.db; alias: ConnectionStrings__DefaultConnection].
+    #[arg(long, env = "PAYHOOK_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// RabbitMQ URL; when unset, the embedded queue runs workers inside the ingest process.
+    #[arg(long, env = "PAYHOOK_AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<String>,
+
+    /// Comma-separated Stripe endpoint signing secrets (several during rotation).
+    #[arg(
+        long,
+        env = "PAYHOOK_STRIPE_SECRETS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub stripe_secrets: Vec<String>,
+
+    /// File with Stripe signing secrets, one per line (e.g. a Kubernetes secret mount).
+    #[arg(long, env = "PAYHOOK_STRIPE_SECRETS_FILE")]
+    pub stripe_secrets_file: Option<PathBuf>,
+
+    /// Maximum age, and maximum clock skew into the future, of a Stripe signature, in seconds.
+    #[arg(long, env = "PAYHOOK_STRIPE_TOLERANCE_SECONDS", default_value_t = 300)]
+    pub stripe_tolerance_seconds: u64,
+
+    /// Optional TOML file with further providers and settings.
+    #[arg(long, env = "PAYHOOK_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Processing attempts per event before it becomes dead [default: 6; alias:
+    /// WebhookProcessorSettings__MaxRetries].
+    #[arg(long, env = "PAYHOOK_MAX_ATTEMPTS")]
+    pub max_attempts: Option<i32>,
+
+    /// Delay before the first retry, in milliseconds; later retries double it [default:
+    /// 5000; alias: WebhookProcessorSettings__ErrorRetryInterval].
+    #[arg(long, env = "PAYHOOK_RETRY_BASE_MS")]
+    pub retry_base_ms: Option<u64>,
+
+    /// Upper bound of a retry delay, in seconds.
+    #[arg(long, env = "PAYHOOK_RETRY_MAX_SECONDS", default_value_t = 3600)]
+    pub retry_max_seconds: u64,
+
+    /// How often idle embedded workers look for due retries, in milliseconds [default: 500;
+    /// alias: WebhookProcessorSettings__ProcessingInterval].
+    #[arg(long, env = "PAYHOOK_POLL_INTERVAL_MS")]
+    pub poll_interval_ms: Option<u64>,
+
+    /// Number of embedded worker tasks (embedded queue only).
+    #[arg(long, env = "PAYHOOK_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+
+    /// Apply database migrations at start-up.
+    #[arg(long, env = "PAYHOOK_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
+
+    /// Maximum webhook body size, in bytes; larger bodies get 413.
+    #[arg(long, env = "PAYHOOK_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Time allowed for reading a webhook body and answering, in seconds.
+    #[arg(long, env = "PAYHOOK_REQUEST_TIMEOUT_SECONDS", default_value_t = 15)]
+    pub request_timeout_seconds: u64,
+
+    /// Time a client has to send the request headers, in seconds.
+    #[arg(long, env = "PAYHOOK_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub header_read_timeout_seconds: u64,
+
+    /// Maximum open connections on the public listener.
+    #[arg(long, env = "PAYHOOK_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Comma-separated proxies (addresses or CIDR networks) whose X-Forwarded-For and
+    /// Forwarded headers are trusted for the source IP.
+    #[arg(long, env = "PAYHOOK_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<String>,
+
+    /// Maximum database connections per process.
+    #[arg(long, env = "PAYHOOK_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+
+    /// Log format: auto (JSON unless on a terminal), json or text.
+    #[arg(long, env = "PAYHOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// Fills unset settings from the predecessor's environment names, read through `lookup`
+    /// (normally `std::env::var`), so existing deployments keep working.
+    pub fn apply_aliases(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if self.database_url.is_none() {
+            self.database_url = lookup(ENV_ALIASES[0].0).filter(|v| !v.trim().is_empty());
+        }
+        if self.max_attempts.is_none()
+            && let Some(value) = lookup(ENV_ALIASES[1].0)
+        {
+            self.max_attempts = Some(parse_alias(ENV_ALIASES[1].0, &value)?);
+        }
+        if self.retry_base_ms.is_none()
+            && let Some(value) = lookup(ENV_ALIASES[2].0)
+        {
+            self.retry_base_ms = Some(parse_alias(ENV_ALIASES[2].0, &value)?);
+        }
+        if self.poll_interval_ms.is_none()
+            && let Some(value) = lookup(ENV_ALIASES[3].0)
+        {
+            self.poll_interval_ms = Some(parse_alias(ENV_ALIASES[3].0, &value)?);
+        }
+        Ok(())
+    }
+
+    /// Returns the database URL, falling back to the embedded SQLite file.
+    pub fn database_url(&self) -> &str {
+        self.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
+    }
+
+    /// Returns the attempts per event, validated to be at least 1.
+    pub fn max_attempts(&self) -> Result<i32, ConfigError> {
+        let value = self.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        if value < 1 {
+            return Err(ConfigError::Invalid {
+                name: "PAYHOOK_MAX_ATTEMPTS",
+                reason: format!("{value} is less than 1"),
+            });
+        }
+        Ok(value)
+    }
+
+    /// Returns the delay before the first retry.
+    pub fn retry_base_delay(&self) -> Duration {
+        Duration::from_millis(self.retry_base_ms.unwrap_or(5000))
+    }
+
+    /// Returns the idle polling interval of embedded workers.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms.unwrap_or(500).max(10))
+    }
+
+    /// Returns the admin token, enforcing that a non-loopback admin listener has one.
+    pub fn admin_token(&self) -> Result<Option<Secret>, ConfigError> {
+        let token = self
+            .admin_token
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Secret::new);
+        if token.is_none() && !self.admin_listen.ip().is_loopback() {
+            return Err(ConfigError::Invalid {
+                name: "PAYHOOK_ADMIN_TOKEN",
+                reason: format!(
+                    "required because the admin listener {} is not on loopback",
+                    self.admin_listen
+                ),
+            });
+        }
+        Ok(token)
+    }
+
+    /// Returns every configured Stripe secret, from the flag and from the secrets file.
+    pub fn stripe_secrets(&self) -> Result<Vec<Secret>, ConfigError> {
+        let mut secrets: Vec<Secret> = self
+            .stripe_secrets
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(Secret::new)
+            .collect();
+        if let Some(path) = &self.stripe_secrets_file {
+            secrets.extend(read_secret_lines(path)?);
+        }
+        Ok(secrets)
+    }
+
+    /// Parses the trusted proxy networks.
+    pub fn trusted_proxies(&self) -> Result<Vec<IpNetwork>, ConfigError> {
+        self.trusted_proxies
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| {
+                s.parse().map_err(|e: crate::http::client_ip::InvalidNetwork| {
+                    ConfigError::Invalid {
+                        name: "PAYHOOK_TRUSTED_PROXIES",
+                        reason: e.to_string(),
+                    }
+                })
+            })
+            .collect()
+    }
+}
+
+fn parse_alias<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Invalid {
+        name,
+        reason: format!("{value:?} is not a valid number"),
+    })
+}
+
+/// Reads one secret per non-empty line; lines starting with `#` are comments.
+pub fn read_secret_lines(path: &std::path::Path) -> Result<Vec<Secret>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(Secret::new)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        settings: Settings,
+    }
+
+    fn parse(args: &[&str]) -> Settings {
+        let mut all = vec!["payhook"];
+        all.extend_from_slice(args);
+        Cli::parse_from(all).settings
+    }
+
+    #[test]
+    fn aliases_fill_unset_settings() {
+        let mut settings = parse(&[]);
+        let lookup = |name: &str| match name {
+            "ConnectionStrings__DefaultConnection" => Some("Server=db;Database=W".to_string()),
+            "WebhookProcessorSettings__MaxRetries" => Some("10".to_string()),
+            _ => None,
+        };
+
+        settings.apply_aliases(lookup).unwrap();
+
+        assert_eq!(settings.database_url(), "Server=db;Database=W");
+        assert_eq!(settings.max_attempts().unwrap(), 10);
+    }
+
+    #[test]
+    fn own_names_win_over_aliases() {
+        let mut settings = parse(&["--database-url", "postgres://x", "--max-attempts", "3"]);
+        let lookup = |name: &str| match name {
+            "ConnectionStrings__DefaultConnection" => Some("Server=db".to_string()),
+            "WebhookProcessorSettings__MaxRetries" => Some("10".to_string()),
+            _ => None,
+        };
+
+        settings.apply_aliases(lookup).unwrap();
+
+        assert_eq!(settings.database_url(), "postgres://x");
+        assert_eq!(settings.max_attempts().unwrap(), 3);
+    }
+
+    #[test]
+    fn invalid_alias_value_is_rejected() {
+        let mut settings = parse(&[]);
+        let lookup = |name: &str| {
+            (name == "WebhookProcessorSettings__MaxRetries").then(|| "ten".to_string())
+        };
+
+        let error = settings.apply_aliases(lookup).unwrap_err();
+
+        assert!(error.to_string().contains("WebhookProcessorSettings__MaxRetries"), "{error}");
+    }
+
+    #[test]
+    fn public_admin_listener_requires_token() {
+        let settings = parse(&["--admin-listen", "0.0.0.0:7003"]);
+
+        assert!(settings.admin_token().is_err());
+        let settings = parse(&["--admin-listen", "0.0.0.0:7003", "--admin-token", "t0k"]);
+        assert!(settings.admin_token().unwrap().is_some());
+    }
+
+    #[test]
+    fn defaults_use_embedded_sqlite() {
+        let settings = parse(&[]);
+
+        assert_eq!(settings.database_url(), DEFAULT_DATABASE_URL);
+        assert_eq!(settings.max_attempts().unwrap(), DEFAULT_MAX_ATTEMPTS);
+        assert!(settings.amqp_url.is_none());
+    }
+}

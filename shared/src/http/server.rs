@@ -1,0 +1,155 @@
+//! The HTTP server loop shared by the public and admin listeners: connection limit, header
+//! read timeout, keep-alive timeout, panic guard and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::error::{ApiError, Body};
+
+/// Connection-level limits of one listener.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Maximum open connections; further clients wait in the kernel's accept queue.
+    pub max_connections: usize,
+    /// Time a client has to send the complete request head.
+    pub header_read_timeout: Duration,
+    /// Maximum size of the request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Maximum number of request headers.
+    pub max_headers: usize,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive_timeout: Duration,
+    /// Time allowed for draining in-flight requests on shutdown.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_headers: 64,
+            keep_alive_timeout: Duration::from_secs(75),
+            shutdown_grace: Duration::from_secs(25),
+        }
+    }
+}
+
+/// A boxed future returning a response.
+pub type ResponseFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+/// Request handler of a listener: the request and the peer address.
+pub type Handler = Arc<dyn Fn(Request<Incoming>, SocketAddr) -> ResponseFuture + Send + Sync>;
+
+/// Serves `handler` on `listener` until `shutdown` is cancelled, then stops accepting and
+/// waits up to `limits.shutdown_grace` for open requests to finish.
+pub async fn serve(
+    listener: TcpListener,
+    handler: Handler,
+    limits: ServerLimits,
+    shutdown: CancellationToken,
+) {
+    let name = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let graceful = GracefulShutdown::new();
+    let builder = build_protocol(&limits);
+
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, listener = %name, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let service = service_fn(move |request: Request<Incoming>| {
+            let handler = handler.clone();
+            async move { Ok::<_, std::convert::Infallible>(guarded(handler, request, peer).await) }
+        });
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, error = %error, "connection closed with an error");
+            }
+            drop(permit);
+        });
+    }
+
+    tracing::info!(listener = %name, "listener stopped accepting; draining connections");
+    if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(listener = %name, "shutdown grace period ended with connections open");
+    }
+}
+
+fn build_protocol(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .max_headers(limits.max_headers)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes as u32)
+        .max_concurrent_streams(64)
+        .keep_alive_interval(Some(limits.keep_alive_timeout))
+        .keep_alive_timeout(Duration::from_secs(20));
+    builder
+}
+
+/// Runs the handler, turning a panic into a logged 500 so one bad request cannot take the
+/// connection task (or the process) down.
+async fn guarded(handler: Handler, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    match AssertUnwindSafe(handler(request, peer)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".to_string());
+            tracing::error!(%peer, %path, panic = %message, "request handler panicked");
+            ApiError::internal().into_response()
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! Processing of one claimed event: run the provider's handler, then commit the payment
+//! events, the processing logs and the new status in one transaction.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+
+use super::retry::RetryPolicy;
+use crate::model::{NewProcessingLog, StoredEvent};
+use crate::providers::{Extraction, Handler};
+use crate::storage::{Completion, Failure, Store, StoreError};
+use crate::telemetry::metrics::Metrics;
+
+/// What processing did with an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProcessOutcome {
+    /// Payment events (possibly none) were written and the row is `completed`.
+    Completed { payment_events: usize },
+    /// The event type carries no payment data; the row is `completed` with an `ignored` log.
+    Ignored,
+    /// The attempt failed and another is scheduled.
+    Retrying { attempt: i32, error: String },
+    /// The attempt failed and no attempts are left; the row is `dead`.
+    Dead { attempt: i32, error: String },
+}
+
+/// Runs provider handlers for claimed events and records the results.
+pub struct Processor {
+    pub store: Arc<dyn Store>,
+    pub handlers: HashMap<String, Arc<dyn Handler>>,
+    pub retry: RetryPolicy,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Processor {
+    /// Processes an event this worker has claimed (status `processing`).
+    pub async fn process(&self, event: &StoredEvent) -> Result<ProcessOutcome, StoreError> {
+        let started = Instant::now();
+        let result = self.run_handler(event);
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let outcome = match result {
+            Ok(Extraction::Payments(payment_events)) => {
+                let count = payment_events.len();
+                let log = NewProcessingLog {
+                    step: "handler".into(),
+                    status: "success".into(),
+                    duration_ms,
+                    error_message: None,
+                    additional_data: Some(format!("{count} payment event(s) extracted")),
+                };
+                let summary = serde_json::json!({"paymentEvents": count}).to_string();
+                let completion = Completion {
+                    payment_events,
+                    logs: vec![log],
+                    processed_payload: Some(summary),
+                };
+                self.store.complete(event.id, &completion).await?;
+                ProcessOutcome::Completed {
+                    payment_events: count,
+                }
+            }
+            Ok(Extraction::Ignored(reason)) => {
+                tracing::info!(
+                    id = event.id,
+                    provider = %event.provider,
+                    event_id = %event.event_id,
+                    event_type = %event.event_type,
+                    %reason,
+                    "event type ignored"
+                );
+                let log = NewProcessingLog {
+                    step: "handler".into(),
+                    status: "ignored".into(),
+                    duration_ms,
+                    error_message: None,
+                    additional_data: Some(reason),
+                };
+                let completion = Completion {
+                    payment_events: Vec::new(),
+                    logs: vec![log],
+                    processed_payload: Some(r#"{"ignored":true}"#.to_string()),
+                };
+                self.store.complete(event.id, &completion).await?;
+                ProcessOutcome::Ignored
+            }
+            Err(error) => self.record_failure(event, error, duration_ms).await?,
+        };
+        self.observe(event, &outcome, started);
+        Ok(outcome)
+    }
+
+    fn run_handler(&self, event: &StoredEvent) -> Result<Extraction, String> {
+        let Some(handler) = self.handlers.get(&event.provider) else {
+            return Err(format!("no handler is configured for provider {:?}", event.provider));
+        };
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            handler.extract(&event.event_type, &event.raw_payload)
+        }));
+        match result {
+            Ok(Ok(extraction)) => Ok(extraction),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic".to_string());
+                tracing::error!(id = event.id, provider = %event.provider, panic = %message, "handler panicked");
+                Err(format!("handler panicked: {message}"))
+            }
+        }
+    }
+
+    async fn record_failure(
+        &self,
+        event: &StoredEvent,
+        error: String,
+        duration_ms: i64,
+    ) -> Result<ProcessOutcome, StoreError> {
+        let attempt = event.attempt_count;
+        let exhausted = attempt >= event.max_attempts;
+        let next_retry_at = if exhausted {
+            None
+        } else {
+            let delay = chrono::Duration::from_std(self.retry.delay(attempt))
+                .unwrap_or(chrono::Duration::hours(1));
+            Some(Utc::now() + delay)
+        };
+        let log = NewProcessingLog {
+            step: "handler".into(),
+            status: "failed".into(),
+            duration_ms,
+            error_message: Some(error.clone()),
+            additional_data: Some(format!("attempt {attempt} of {}", event.max_attempts)),
+        };
+        let failure = Failure {
+            error_message: error.clone(),
+            logs: vec![log],
+            next_retry_at,
+        };
+        self.store.fail(event.id, &failure).await?;
+        if exhausted {
+            tracing::warn!(id = event.id, provider = %event.provider, event_id = %event.event_id, attempt, %error, "event is dead after its last attempt");
+            Ok(ProcessOutcome::Dead { attempt, error })
+        } else {
+            tracing::warn!(id = event.id, provider = %event.provider, event_id = %event.event_id, attempt, %error, retry_at = ?next_retry_at, "event processing failed; retry scheduled");
+            Ok(ProcessOutcome::Retrying { attempt, error })
+        }
+    }
+
+    fn observe(&self, event: &StoredEvent, outcome: &ProcessOutcome, started: Instant) {
+        let result = match outcome {
+            ProcessOutcome::Completed { .. } => "completed",
+            ProcessOutcome::Ignored => "ignored",
+            ProcessOutcome::Retrying { .. } => "failed",
+            ProcessOutcome::Dead { .. } => "dead",
+        };
+        let provider = event.provider.as_str();
+        self.metrics
+            .processed
+            .inc(&[("provider", provider), ("result", result)]);
+        self.metrics.processing_seconds.observe(
+            &[("provider", provider), ("event_type", &event.event_type)],
+            started.elapsed().as_secs_f64(),
+        );
+        if matches!(outcome, ProcessOutcome::Dead { .. }) {
+            self.metrics.dead_lettered.inc(&[("provider", provider)]);
+        }
+    }
+}
