@@ -1,5 +1,8 @@
 //! The `Store` trait and its backends. Storage knows rows, not HTTP or AMQP.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -8,6 +11,11 @@ use crate::model::{
     EventDetail, EventStatus, InsertOutcome, NewEvent, NewPaymentEvent, NewProcessingLog,
     StoredEvent,
 };
+
+pub(crate) mod limits;
+pub mod postgres;
+pub(crate) mod rules;
+pub mod sqlite;
 
 /// Storage failures, split by what the caller should do about them.
 #[derive(Debug, Error)]
@@ -179,4 +187,66 @@ pub trait Store: Send + Sync + 'static {
 
     /// Aggregates over the events matching the filter (statuses in the filter are ignored).
     async fn statistics(&self, filter: &EventFilter) -> Result<Statistics, StoreError>;
+}
+
+/// Connection settings shared by the backends.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Maximum number of pooled connections. SQLite in memory always uses one.
+    pub pool_size: usize,
+    /// How long to wait for a new connection or a free pooled one before reporting
+    /// [`StoreError::Unavailable`].
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            pool_size: 10,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens the backend named by the URL's scheme. Migrations are not applied; call
+/// [`Store::migrate`].
+///
+/// Accepted forms: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
+/// `sqlite::memory:`, `postgres://...` and `postgresql://...`.
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    let lower = url.trim_start().to_ascii_lowercase();
+    if lower.starts_with("sqlite:") {
+        let store = sqlite::SqliteStore::open(url, options).await?;
+        return Ok(Arc::new(store));
+    }
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        let store = postgres::PostgresStore::open(url, options).await?;
+        return Ok(Arc::new(store));
+    }
+    if lower.starts_with("mssql://") || lower.starts_with("sqlserver://") || is_ado_net(&lower) {
+        return Err(StoreError::Invalid(
+            "SQL Server support is not built yet".to_string(),
+        ));
+    }
+    Err(StoreError::Invalid(format!(
+        "unsupported database URL {:?}: expected sqlite://PATH, sqlite:///ABSOLUTE/PATH, \
+         sqlite::memory:, postgres://... or postgresql://...",
+        redact_url(url)
+    )))
+}
+
+/// Returns true for an ADO.NET connection string such as `Server=host;Database=db;...`.
+fn is_ado_net(lower: &str) -> bool {
+    lower.contains(';')
+        && ["server=", "data source=", "initial catalog="]
+            .iter()
+            .any(|key| lower.contains(key))
+}
+
+/// Returns the URL's scheme only, so an error message never shows a password.
+fn redact_url(url: &str) -> String {
+    match url.split_once(':') {
+        Some((scheme, _)) => format!("{scheme}:..."),
+        None => "...".to_string(),
+    }
 }
