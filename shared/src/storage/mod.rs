@@ -42,6 +42,9 @@ pub enum StoreError {
 }
 
 /// Result of trying to claim one event for processing.
+// One value is returned per claim and moved straight to the worker, so boxing the large
+// variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ClaimOutcome {
     /// The row is now `processing` under this worker's lease; `attempt_count` was incremented.

@@ -37,17 +37,15 @@ impl PostgresStore {
     /// Creates the pool for a `postgres://` or `postgresql://` URL. Connections are opened
     /// on first use, so an unreachable server surfaces as `Unavailable` from the first call.
     pub async fn open(url: &str, options: &StoreOptions) -> Result<PostgresStore, StoreError> {
-        let mut config: tokio_postgres::Config = url.parse().map_err(|error| {
-            StoreError::Invalid(format!("invalid PostgreSQL URL: {error}"))
-        })?;
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|error| StoreError::Invalid(format!("invalid PostgreSQL URL: {error}")))?;
         config.connect_timeout(options.connect_timeout);
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
         let manager = match config.get_ssl_mode() {
-            SslMode::Require => {
-                Manager::from_config(config, tls_connector()?, manager_config)
-            }
+            SslMode::Require => Manager::from_config(config, tls_connector()?, manager_config),
             _ => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
         };
         let pool = Pool::builder(manager)
@@ -57,7 +55,9 @@ impl PostgresStore {
             .recycle_timeout(Some(options.connect_timeout))
             .runtime(Runtime::Tokio1)
             .build()
-            .map_err(|error| StoreError::Backend(format!("cannot build PostgreSQL pool: {error}")))?;
+            .map_err(|error| {
+                StoreError::Backend(format!("cannot build PostgreSQL pool: {error}"))
+            })?;
         Ok(PostgresStore { pool })
     }
 

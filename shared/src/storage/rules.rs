@@ -12,7 +12,10 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// Returns `now + lease`, or `Invalid` when the lease does not fit a timestamp.
-pub fn lease_end(now: DateTime<Utc>, lease: std::time::Duration) -> Result<DateTime<Utc>, StoreError> {
+pub fn lease_end(
+    now: DateTime<Utc>,
+    lease: std::time::Duration,
+) -> Result<DateTime<Utc>, StoreError> {
     chrono::Duration::from_std(lease)
         .ok()
         .and_then(|lease| now.checked_add_signed(lease))
@@ -75,7 +78,9 @@ pub fn requeue_statuses(filter: &[EventStatus]) -> Vec<EventStatus> {
 /// Rejects a page number below 1 or a page size outside 1..=1000.
 pub fn check_page(page: i64, page_size: i64) -> Result<i64, StoreError> {
     if page < 1 {
-        return Err(StoreError::Invalid(format!("page is {page}; pages start at 1")));
+        return Err(StoreError::Invalid(format!(
+            "page is {page}; pages start at 1"
+        )));
     }
     if !(1..=1000).contains(&page_size) {
         return Err(StoreError::Invalid(format!(
@@ -105,9 +110,11 @@ pub fn money_from_parts(
                 exponent,
             }))
         }
-        _ => Err("stored amount is incomplete: minor units, currency and exponent \
+        _ => Err(
+            "stored amount is incomplete: minor units, currency and exponent \
                   must all be set or all be null"
-            .to_string()),
+                .to_string(),
+        ),
     }
 }
 

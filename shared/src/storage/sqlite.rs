@@ -227,11 +227,13 @@ impl Store for SqliteStore {
     async fn insert_event(&self, event: &NewEvent) -> Result<InsertOutcome, StoreError> {
         crate::storage::limits::check_event(event)?;
         let event = event.clone();
-        self.run(move |conn| queries::insert_event(conn, &event)).await
+        self.run(move |conn| queries::insert_event(conn, &event))
+            .await
     }
 
     async fn mark_published(&self, id: i64) -> Result<(), StoreError> {
-        self.run(move |conn| queries::mark_published(conn, id)).await
+        self.run(move |conn| queries::mark_published(conn, id))
+            .await
     }
 
     async fn unpublished(
@@ -266,7 +268,8 @@ impl Store for SqliteStore {
 
     async fn fail(&self, id: i64, failure: &Failure) -> Result<(), StoreError> {
         let failure = failure.clone();
-        self.run(move |conn| queries::fail(conn, id, &failure)).await
+        self.run(move |conn| queries::fail(conn, id, &failure))
+            .await
     }
 
     async fn requeue(&self, filter: &EventFilter, limit: i64) -> Result<Vec<i64>, StoreError> {

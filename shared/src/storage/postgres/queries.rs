@@ -77,7 +77,11 @@ pub async fn mark_published(client: &Client, id: i64) -> Result<()> {
     Ok(())
 }
 
-pub async fn unpublished(client: &Client, older_than: DateTime<Utc>, limit: i64) -> Result<Vec<i64>> {
+pub async fn unpublished(
+    client: &Client,
+    older_than: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<i64>> {
     let rows = client
         .query(
             "SELECT id FROM webhook_events \

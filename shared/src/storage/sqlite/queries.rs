@@ -70,14 +70,20 @@ pub fn mark_published(conn: &mut Connection, id: i64) -> Result<()> {
     Ok(())
 }
 
-pub fn unpublished(conn: &mut Connection, older_than: DateTime<Utc>, limit: i64) -> Result<Vec<i64>> {
+pub fn unpublished(
+    conn: &mut Connection,
+    older_than: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<i64>> {
     let mut statement = conn.prepare(
         "SELECT id FROM webhook_events \
          WHERE status = 'pending' AND published_at IS NULL AND created_at < ?1 \
          ORDER BY created_at, id LIMIT ?2",
     )?;
     let ids = statement
-        .query_map(params![rows::time(older_than), limit.max(0)], |row| row.get(0))?
+        .query_map(params![rows::time(older_than), limit.max(0)], |row| {
+            row.get(0)
+        })?
         .collect::<rusqlite::Result<Vec<i64>>>()?;
     Ok(ids)
 }
