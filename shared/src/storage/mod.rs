@@ -253,3 +253,34 @@ fn redact_url(url: &str) -> String {
         None => "...".to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unknown_scheme_names_accepted_forms() {
+        let Err(StoreError::Invalid(message)) =
+            connect("mysql://user:secret@host/db", &StoreOptions::default()).await
+        else {
+            panic!("mysql URL was accepted");
+        };
+        assert!(message.contains("sqlite://"), "{message}");
+        assert!(message.contains("postgres://"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn sql_server_forms_are_not_built_yet() {
+        for url in [
+            "mssql://sa@127.0.0.1/payhook",
+            "Server=127.0.0.1,1433;Database=payhook;User Id=sa;Password=x;",
+        ] {
+            let result = connect(url, &StoreOptions::default()).await;
+            let Err(StoreError::Invalid(message)) = result else {
+                panic!("{url} did not report SQL Server as missing");
+            };
+            assert!(message.contains("SQL Server"), "{message}");
+        }
+    }
+}

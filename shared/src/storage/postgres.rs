@@ -1,6 +1,6 @@
 //! PostgreSQL backend: tokio-postgres connections pooled by deadpool-postgres.
 //!
-//! TLS is used when the URL asks for `sslmode=require`, with the platform's root
+//! TLS is used when the URL sets `sslmode=require`, with the platform's root
 //! certificates; other modes connect without TLS. Times come from this process's clock, so
 //! leases held by workers on several hosts assume their clocks are synchronized.
 
@@ -69,7 +69,7 @@ impl PostgresStore {
 /// Builds a rustls connector trusting the platform's root certificates.
 fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
     // rustls is built with both ring and aws-lc-rs in this workspace, so it cannot pick a
-    // provider by itself; install ring unless the program already chose one.
+    // provider by itself. Install ring unless the program already chose one.
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // An error only means another thread installed a provider first.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -216,5 +216,27 @@ impl Store for PostgresStore {
 
     async fn statistics(&self, filter: &EventFilter) -> Result<Statistics, StoreError> {
         queries::statistics(&mut self.client().await?, filter).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::{StoreError, StoreOptions, connect};
+
+    #[tokio::test]
+    async fn refused_connection_is_unavailable() {
+        let options = StoreOptions {
+            pool_size: 1,
+            connect_timeout: std::time::Duration::from_secs(2),
+        };
+        // Port 9 (discard) has no PostgreSQL server on 127.0.0.1.
+        let store = connect("postgres://postgres@127.0.0.1:9/postgres", &options)
+            .await
+            .expect("the pool connects lazily");
+        let result = store.ping().await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{result:?}"
+        );
     }
 }

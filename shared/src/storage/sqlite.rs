@@ -6,9 +6,8 @@
 //! commits, and those are webhooks whose delivery was already acknowledged to the provider.
 //! The cost is one fsync per commit.
 //!
-//! SQLite allows one writer at a time. Writes start with `BEGIN IMMEDIATE`, so a
-//! transaction takes the write lock before it reads and cannot fail half-way on a lock
-//! upgrade. Lock waits are covered by `busy_timeout`, and an operation that still sees
+//! SQLite allows one writer at a time. Transactions that write start with `BEGIN IMMEDIATE`,
+//! so they take the write lock before they read and never fail half-way on a lock upgrade. Lock waits are covered by `busy_timeout`, and an operation that still sees
 //! `SQLITE_BUSY` is retried a bounded number of times before it reports `Unavailable`.
 
 mod queries;
@@ -37,7 +36,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many times an operation is retried after `SQLITE_BUSY` outlasted `BUSY_TIMEOUT`.
 const BUSY_RETRIES: u32 = 5;
 
-/// Where the database lives.
+/// Location of the database: a file path or a private in-memory database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SqliteLocation {
     File(PathBuf),
@@ -302,5 +301,50 @@ impl Store for SqliteStore {
         let filter = filter.clone();
         self.run(move |conn| queries::statistics(conn, &filter))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::model::NewEvent;
+
+    #[test]
+    fn url_forms_parse_to_locations() {
+        let parse = |url: &str| SqliteLocation::parse(url).ok();
+        let file = |path: &str| Some(SqliteLocation::File(PathBuf::from(path)));
+        assert_eq!(parse("sqlite://payhook.db"), file("payhook.db"));
+        assert_eq!(parse("sqlite:///var/lib/p.db"), file("/var/lib/p.db"));
+        assert_eq!(parse("sqlite:data/p.db"), file("data/p.db"));
+        assert_eq!(parse("sqlite::memory:"), Some(SqliteLocation::Memory));
+        assert_eq!(parse("sqlite://"), None);
+        assert_eq!(parse("sqlite://p.db?mode=ro"), None);
+    }
+
+    #[tokio::test]
+    async fn memory_database_keeps_rows() {
+        let store = SqliteStore::open("sqlite::memory:", &StoreOptions::default())
+            .await
+            .expect("open");
+        store.migrate().await.expect("migrate");
+        let event = NewEvent {
+            provider: "stripe".into(),
+            event_id: "evt_memory_1".into(),
+            event_type: "charge.succeeded".into(),
+            raw_payload: "{}".into(),
+            signature: None,
+            headers: "{}".into(),
+            source_ip: None,
+            user_agent: None,
+            signature_verified: true,
+            signature_key_id: None,
+            provider_created_at: None,
+            max_attempts: 3,
+        };
+        let id = store.insert_event(&event).await.expect("insert").id();
+        let detail = store.event_detail(id).await.expect("detail");
+        assert_eq!(detail.expect("row").event.event_id, "evt_memory_1");
     }
 }

@@ -52,7 +52,7 @@ pub async fn insert_event(client: &Client, event: &NewEvent) -> Result<InsertOut
     if let Some(row) = inserted {
         return Ok(InsertOutcome::Inserted(row.get(0)));
     }
-    // ON CONFLICT waited for the other insert to commit, so this new statement sees its row.
+    // ON CONFLICT waited for the other insert to commit, so this new statement reads its row.
     let existing = client
         .query_one(
             "SELECT id FROM webhook_events WHERE provider = $1 AND event_id = $2",
@@ -142,8 +142,8 @@ pub async fn claim(
 pub async fn claim_due(client: &Client, limit: i64, lease: Duration) -> Result<Vec<StoredEvent>> {
     let now = rules::now();
     let locked_until = rules::lease_end(now, lease)?;
-    // SKIP LOCKED passes over rows another caller is claiming; a row whose state changed
-    // after this statement's snapshot is re-checked against the WHERE clause when locked.
+    // SKIP LOCKED passes over rows that another caller is claiming. PostgreSQL re-checks
+    // the WHERE clause on a locked row whose state changed after this statement began.
     let rows = client
         .query(
             &format!(
@@ -386,7 +386,7 @@ pub async fn replay(client: &mut Client, id: i64) -> Result<()> {
     tx.commit().await.map_err(pg_error)
 }
 
-/// Starts a read-only transaction that sees one snapshot for all its statements.
+/// Starts a read-only transaction that reads one snapshot for all its statements.
 async fn snapshot(client: &mut Client) -> Result<Transaction<'_>> {
     client
         .build_transaction()
