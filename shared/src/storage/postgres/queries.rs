@@ -168,7 +168,8 @@ pub async fn claim_due(client: &Client, limit: i64, lease: Duration) -> Result<V
     Ok(claimed)
 }
 
-/// Locks the row and returns its provider; `NotFound`, or `Conflict` unless it is processing.
+/// Locks the row and returns its provider. Fails with `NotFound`, or with `Conflict` unless
+/// the row is processing.
 async fn lock_processing_row(tx: &Transaction<'_>, id: i64) -> Result<String> {
     let row = tx
         .query_opt(
@@ -520,7 +521,7 @@ pub async fn statistics(client: &mut Client, filter: &EventFilter) -> Result<Sta
     }
     statistics.by_provider = count_by(&tx, "provider", &clause).await?;
     statistics.by_type = count_by(&tx, "event_type", &clause).await?;
-    // Durations are whole microseconds, so the millisecond values are exact in float8.
+    // Same definitions as the SQLite backend: mean, and percentile_cont(0.95) interpolation.
     let row = tx
         .query_one(
             &format!(

@@ -156,7 +156,8 @@ pub fn claim_due(conn: &mut Connection, limit: i64, lease: Duration) -> Result<V
     Ok(claimed)
 }
 
-/// Returns the row's status and provider, `NotFound`, or `Conflict` unless it is processing.
+/// Returns the row's provider. Fails with `NotFound`, or with `Conflict` unless the row is
+/// processing.
 fn processing_row(conn: &Connection, id: i64) -> Result<String> {
     let row: Option<(String, String)> = conn
         .query_row(
