@@ -1,5 +1,8 @@
 //! The `Store` trait and its backends. Storage knows rows, not HTTP or AMQP.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -8,6 +11,11 @@ use crate::model::{
     EventDetail, EventStatus, InsertOutcome, NewEvent, NewPaymentEvent, NewProcessingLog,
     StoredEvent,
 };
+
+pub(crate) mod limits;
+pub mod postgres;
+pub(crate) mod rules;
+pub mod sqlite;
 
 /// Storage failures, split by what the caller should do about them.
 #[derive(Debug, Error)]
@@ -34,6 +42,9 @@ pub enum StoreError {
 }
 
 /// Result of trying to claim one event for processing.
+// One value is returned per claim and moved straight to the worker, so boxing the large
+// variant would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum ClaimOutcome {
     /// The row is now `processing` under this worker's lease; `attempt_count` was incremented.
@@ -179,4 +190,97 @@ pub trait Store: Send + Sync + 'static {
 
     /// Aggregates over the events matching the filter (statuses in the filter are ignored).
     async fn statistics(&self, filter: &EventFilter) -> Result<Statistics, StoreError>;
+}
+
+/// Connection settings shared by the backends.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Maximum number of pooled connections. SQLite in memory always uses one.
+    pub pool_size: usize,
+    /// How long to wait for a new connection or a free pooled one before reporting
+    /// [`StoreError::Unavailable`].
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            pool_size: 10,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Opens the backend named by the URL's scheme. Migrations are not applied; call
+/// [`Store::migrate`].
+///
+/// Accepted forms: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
+/// `sqlite::memory:`, `postgres://...` and `postgresql://...`.
+pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
+    let lower = url.trim_start().to_ascii_lowercase();
+    if lower.starts_with("sqlite:") {
+        let store = sqlite::SqliteStore::open(url, options).await?;
+        return Ok(Arc::new(store));
+    }
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        let store = postgres::PostgresStore::open(url, options).await?;
+        return Ok(Arc::new(store));
+    }
+    if lower.starts_with("mssql://") || lower.starts_with("sqlserver://") || is_ado_net(&lower) {
+        return Err(StoreError::Invalid(
+            "SQL Server support is not built yet".to_string(),
+        ));
+    }
+    Err(StoreError::Invalid(format!(
+        "unsupported database URL {:?}: expected sqlite://PATH, sqlite:///ABSOLUTE/PATH, \
+         sqlite::memory:, postgres://... or postgresql://...",
+        redact_url(url)
+    )))
+}
+
+/// Returns true for an ADO.NET connection string such as `Server=host;Database=db;...`.
+fn is_ado_net(lower: &str) -> bool {
+    lower.contains(';')
+        && ["server=", "data source=", "initial catalog="]
+            .iter()
+            .any(|key| lower.contains(key))
+}
+
+/// Returns the URL's scheme only, so an error message never shows a password.
+fn redact_url(url: &str) -> String {
+    match url.split_once(':') {
+        Some((scheme, _)) => format!("{scheme}:..."),
+        None => "...".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unknown_scheme_names_accepted_forms() {
+        let Err(StoreError::Invalid(message)) =
+            connect("mysql://user:secret@host/db", &StoreOptions::default()).await
+        else {
+            panic!("mysql URL was accepted");
+        };
+        assert!(message.contains("sqlite://"), "{message}");
+        assert!(message.contains("postgres://"), "{message}");
+        assert!(!message.contains("secret"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn sql_server_forms_are_not_built_yet() {
+        for url in [
+            "mssql://sa@127.0.0.1/payhook",
+            "Server=127.0.0.1,1433;Database=payhook;User Id=sa;Password=x;",
+        ] {
+            let result = connect(url, &StoreOptions::default()).await;
+            let Err(StoreError::Invalid(message)) = result else {
+                panic!("{url} did not report SQL Server as missing");
+            };
+            assert!(message.contains("SQL Server"), "{message}");
+        }
+    }
 }

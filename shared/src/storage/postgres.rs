@@ -1,0 +1,242 @@
+//! PostgreSQL backend: tokio-postgres connections pooled by deadpool-postgres.
+//!
+//! TLS is used when the URL sets `sslmode=require`, with the platform's root
+//! certificates; other modes connect without TLS. Times come from this process's clock, so
+//! leases held by workers on several hosts assume their clocks are synchronized.
+
+mod queries;
+mod rows;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::config::SslMode;
+use tokio_postgres::error::SqlState;
+
+use crate::model::{EventDetail, InsertOutcome, NewEvent, StoredEvent};
+use crate::storage::{
+    ClaimOutcome, Completion, EventFilter, EventPage, Failure, Statistics, Store, StoreError,
+    StoreOptions,
+};
+
+mod embedded {
+    refinery::embed_migrations!("../migrations/postgres");
+}
+
+/// Key of the advisory lock that keeps two processes from migrating at once.
+const MIGRATION_LOCK: i64 = 0x7061_7968_6f6f_6b31;
+
+/// A [`Store`] on one PostgreSQL database.
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Creates the pool for a `postgres://` or `postgresql://` URL. Connections are opened
+    /// on first use, so an unreachable server surfaces as `Unavailable` from the first call.
+    pub async fn open(url: &str, options: &StoreOptions) -> Result<PostgresStore, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|error| StoreError::Invalid(format!("invalid PostgreSQL URL: {error}")))?;
+        config.connect_timeout(options.connect_timeout);
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match config.get_ssl_mode() {
+            SslMode::Require => Manager::from_config(config, tls_connector()?, manager_config),
+            _ => Manager::from_config(config, tokio_postgres::NoTls, manager_config),
+        };
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .runtime(Runtime::Tokio1)
+            .build()
+            .map_err(|error| {
+                StoreError::Backend(format!("cannot build PostgreSQL pool: {error}"))
+            })?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_error)
+    }
+}
+
+/// Builds a rustls connector trusting the platform's root certificates.
+fn tls_connector() -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    // rustls is built with both ring and aws-lc-rs in this workspace, so it cannot pick a
+    // provider by itself. Install ring unless the program already chose one.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // An error only means another thread installed a provider first.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    tokio_postgres_rustls::MakeRustlsConnect::with_native_certs()
+        .map(|(connector, _partial_errors)| connector)
+        .map_err(|errors| {
+            StoreError::Invalid(format!(
+                "sslmode=require but no root certificates could be loaded: {errors:?}"
+            ))
+        })
+}
+
+fn pool_error(error: PoolError) -> StoreError {
+    match error {
+        PoolError::Timeout(kind) => {
+            StoreError::Unavailable(format!("PostgreSQL connection timed out ({kind:?})"))
+        }
+        PoolError::Backend(error) => {
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL: {error}"))
+        }
+        PoolError::Closed => StoreError::Unavailable("PostgreSQL pool is closed".into()),
+        other => StoreError::Backend(other.to_string()),
+    }
+}
+
+/// Maps a driver error by what the caller should do: fix the value, retry later, or neither.
+pub(crate) fn pg_error(error: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = error.as_db_error() {
+        let code = db.code();
+        let class = &code.code()[..2];
+        if *code == SqlState::STRING_DATA_RIGHT_TRUNCATION
+            || *code == SqlState::NUMERIC_VALUE_OUT_OF_RANGE
+            || *code == SqlState::CHECK_VIOLATION
+            || *code == SqlState::NOT_NULL_VIOLATION
+            || *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+            || *code == SqlState::UNTRANSLATABLE_CHARACTER
+        {
+            return StoreError::Invalid(db.message().to_string());
+        }
+        if class == "08"
+            || class == "53"
+            || class == "57"
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+        {
+            return StoreError::Unavailable(db.message().to_string());
+        }
+        return StoreError::Backend(format!("{}: {}", code.code(), db.message()));
+    }
+    let io_failure = std::error::Error::source(&error)
+        .is_some_and(|source| source.downcast_ref::<std::io::Error>().is_some());
+    if error.is_closed() || io_failure {
+        return StoreError::Unavailable(error.to_string());
+    }
+    StoreError::Backend(error.to_string())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        client
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg_error)?;
+        let result = embedded::migrations::runner()
+            .run_async(&mut **client)
+            .await
+            .map(|_| ())
+            .map_err(|error| StoreError::Backend(format!("migration failed: {error}")));
+        let unlock = client
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(pg_error);
+        result.and(unlock.map(|_| ()))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client.execute("SELECT 1", &[]).await.map_err(pg_error)?;
+        Ok(())
+    }
+
+    async fn insert_event(&self, event: &NewEvent) -> Result<InsertOutcome, StoreError> {
+        crate::storage::limits::check_event(event)?;
+        queries::insert_event(&self.client().await?, event).await
+    }
+
+    async fn mark_published(&self, id: i64) -> Result<(), StoreError> {
+        queries::mark_published(&self.client().await?, id).await
+    }
+
+    async fn unpublished(
+        &self,
+        older_than: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        queries::unpublished(&self.client().await?, older_than, limit).await
+    }
+
+    async fn claim(
+        &self,
+        id: i64,
+        lease: Duration,
+        respect_retry_time: bool,
+    ) -> Result<ClaimOutcome, StoreError> {
+        queries::claim(&mut self.client().await?, id, lease, respect_retry_time).await
+    }
+
+    async fn claim_due(&self, limit: i64, lease: Duration) -> Result<Vec<StoredEvent>, StoreError> {
+        queries::claim_due(&self.client().await?, limit, lease).await
+    }
+
+    async fn complete(&self, id: i64, completion: &Completion) -> Result<(), StoreError> {
+        queries::complete(&mut self.client().await?, id, completion).await
+    }
+
+    async fn fail(&self, id: i64, failure: &Failure) -> Result<(), StoreError> {
+        queries::fail(&mut self.client().await?, id, failure).await
+    }
+
+    async fn requeue(&self, filter: &EventFilter, limit: i64) -> Result<Vec<i64>, StoreError> {
+        queries::requeue(&mut self.client().await?, filter, limit).await
+    }
+
+    async fn replay(&self, id: i64) -> Result<(), StoreError> {
+        queries::replay(&mut self.client().await?, id).await
+    }
+
+    async fn event_detail(&self, id: i64) -> Result<Option<EventDetail>, StoreError> {
+        queries::event_detail(&mut self.client().await?, id).await
+    }
+
+    async fn list_events(
+        &self,
+        filter: &EventFilter,
+        page: i64,
+        page_size: i64,
+    ) -> Result<EventPage, StoreError> {
+        let offset = crate::storage::rules::check_page(page, page_size)?;
+        queries::list_events(&mut self.client().await?, filter, offset, page_size).await
+    }
+
+    async fn statistics(&self, filter: &EventFilter) -> Result<Statistics, StoreError> {
+        queries::statistics(&mut self.client().await?, filter).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::storage::{StoreError, StoreOptions, connect};
+
+    #[tokio::test]
+    async fn refused_connection_is_unavailable() {
+        let options = StoreOptions {
+            pool_size: 1,
+            connect_timeout: std::time::Duration::from_secs(2),
+        };
+        // Port 9 (discard) has no PostgreSQL server on 127.0.0.1.
+        let store = connect("postgres://postgres@127.0.0.1:9/postgres", &options)
+            .await
+            .expect("the pool connects lazily");
+        let result = store.ping().await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+}

@@ -1,0 +1,543 @@
+//! The SQL of each [`Store`](crate::storage::Store) operation, run on one pooled client.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Client, GenericClient, Transaction};
+use tokio_postgres::IsolationLevel;
+
+use super::pg_error;
+use super::rows::{self, EVENT_COLUMNS, LOG_COLUMNS, PAYMENT_COLUMNS};
+use crate::model::{
+    EventDetail, EventStatus, InsertOutcome, NewEvent, NewPaymentEvent, NewProcessingLog,
+    StoredEvent,
+};
+use crate::storage::limits::{self, truncate_optional};
+use crate::storage::rules;
+use crate::storage::{
+    ClaimOutcome, Completion, EventFilter, EventPage, Failure, Statistics, StoreError,
+};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+pub async fn insert_event(client: &Client, event: &NewEvent) -> Result<InsertOutcome> {
+    let now = rules::now();
+    let source_ip = truncate_optional(event.source_ip.as_deref(), limits::SOURCE_IP);
+    let user_agent = truncate_optional(event.user_agent.as_deref(), limits::USER_AGENT);
+    let inserted = client
+        .query_opt(
+            "INSERT INTO webhook_events (event_id, provider, event_type, status, raw_payload, \
+             signature, headers, source_ip, user_agent, attempt_count, max_attempts, \
+             created_at, updated_at, signature_verified, signature_key_id, provider_created_at) \
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, 0, $9, $10, $10, $11, $12, $13) \
+             ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
+            &[
+                &event.event_id,
+                &event.provider,
+                &event.event_type,
+                &event.raw_payload,
+                &event.signature,
+                &event.headers,
+                &source_ip,
+                &user_agent,
+                &event.max_attempts,
+                &now,
+                &event.signature_verified,
+                &event.signature_key_id,
+                &event.provider_created_at,
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+    if let Some(row) = inserted {
+        return Ok(InsertOutcome::Inserted(row.get(0)));
+    }
+    // ON CONFLICT waited for the other insert to commit, so this new statement reads its row.
+    let existing = client
+        .query_one(
+            "SELECT id FROM webhook_events WHERE provider = $1 AND event_id = $2",
+            &[&event.provider, &event.event_id],
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(InsertOutcome::Duplicate(existing.get(0)))
+}
+
+pub async fn mark_published(client: &Client, id: i64) -> Result<()> {
+    let changed = client
+        .execute(
+            "UPDATE webhook_events SET published_at = $1 WHERE id = $2",
+            &[&rules::now(), &id],
+        )
+        .await
+        .map_err(pg_error)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(id));
+    }
+    Ok(())
+}
+
+pub async fn unpublished(
+    client: &Client,
+    older_than: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<i64>> {
+    let rows = client
+        .query(
+            "SELECT id FROM webhook_events \
+             WHERE status = 'pending' AND published_at IS NULL AND created_at < $1 \
+             ORDER BY created_at, id LIMIT $2",
+            &[&older_than, &limit.max(0)],
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+pub async fn claim(
+    client: &mut Client,
+    id: i64,
+    lease: Duration,
+    respect_retry_time: bool,
+) -> Result<ClaimOutcome> {
+    let now = rules::now();
+    let locked_until = rules::lease_end(now, lease)?;
+    let tx = client.transaction().await.map_err(pg_error)?;
+    let current = tx
+        .query_opt(
+            &format!("SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1 FOR UPDATE"),
+            &[&id],
+        )
+        .await
+        .map_err(pg_error)?;
+    let Some(current) = current else {
+        return Ok(ClaimOutcome::NotFound);
+    };
+    let current = rows::event_from_row(&current)?;
+    if let Some(refusal) = rules::claim_refusal(
+        current.status,
+        current.locked_until,
+        current.next_retry_at,
+        now,
+        respect_retry_time,
+    ) {
+        return Ok(refusal);
+    }
+    let row = tx
+        .query_one(
+            &format!(
+                "UPDATE webhook_events SET status = 'processing', locked_until = $1, \
+                 attempt_count = attempt_count + 1, updated_at = $2 WHERE id = $3 \
+                 RETURNING {EVENT_COLUMNS}"
+            ),
+            &[&locked_until, &now, &id],
+        )
+        .await
+        .map_err(pg_error)?;
+    let claimed = rows::event_from_row(&row)?;
+    tx.commit().await.map_err(pg_error)?;
+    Ok(ClaimOutcome::Claimed(claimed))
+}
+
+pub async fn claim_due(client: &Client, limit: i64, lease: Duration) -> Result<Vec<StoredEvent>> {
+    let now = rules::now();
+    let locked_until = rules::lease_end(now, lease)?;
+    // SKIP LOCKED passes over rows that another caller is claiming. PostgreSQL re-checks
+    // the WHERE clause on a locked row whose state changed after this statement began.
+    let rows = client
+        .query(
+            &format!(
+                "UPDATE webhook_events SET status = 'processing', locked_until = $1, \
+                 attempt_count = attempt_count + 1, updated_at = $2 \
+                 WHERE id IN (SELECT id FROM webhook_events \
+                     WHERE status = 'pending' \
+                        OR (status = 'failed' AND (next_retry_at IS NULL OR next_retry_at <= $2)) \
+                        OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= $2)) \
+                     ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                 RETURNING {EVENT_COLUMNS}"
+            ),
+            &[&locked_until, &now, &limit.max(0)],
+        )
+        .await
+        .map_err(pg_error)?;
+    let mut claimed = rows
+        .iter()
+        .map(rows::event_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    claimed.sort_by_key(|event| (event.created_at, event.id));
+    Ok(claimed)
+}
+
+/// Locks the row and returns its provider. Fails with `NotFound`, or with `Conflict` unless
+/// the row is processing.
+async fn lock_processing_row(tx: &Transaction<'_>, id: i64) -> Result<String> {
+    let row = tx
+        .query_opt(
+            "SELECT status, provider FROM webhook_events WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .map_err(pg_error)?
+        .ok_or(StoreError::NotFound(id))?;
+    let status = rows::status_from(row.get(0))?;
+    if status != EventStatus::Processing {
+        return Err(StoreError::Conflict {
+            id,
+            status,
+            expected: "processing",
+        });
+    }
+    Ok(row.get(1))
+}
+
+async fn insert_log(
+    tx: &Transaction<'_>,
+    id: i64,
+    log: &NewProcessingLog,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    limits::check_log(log)?;
+    let error_message = truncate_optional(log.error_message.as_deref(), limits::ERROR_MESSAGE);
+    let additional_data =
+        truncate_optional(log.additional_data.as_deref(), limits::ADDITIONAL_DATA);
+    tx.execute(
+        "INSERT INTO webhook_processing_logs (webhook_event_id, processing_step, status, \
+         duration_ms, error_message, additional_data, processed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            &id,
+            &log.step,
+            &log.status,
+            &log.duration_ms,
+            &error_message,
+            &additional_data,
+            &now,
+        ],
+    )
+    .await
+    .map_err(pg_error)?;
+    Ok(())
+}
+
+async fn insert_payment(
+    tx: &Transaction<'_>,
+    id: i64,
+    provider: &str,
+    payment: &NewPaymentEvent,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    limits::check_payment(payment)?;
+    let amount = payment.amount.as_ref();
+    let exponent = amount
+        .map(|money| i32::try_from(money.exponent))
+        .transpose()
+        .map_err(|_| StoreError::Invalid("amount exponent is out of range".into()))?;
+    tx.execute(
+        "INSERT INTO payment_events (webhook_event_id, payment_id, provider, event_type, status, \
+         amount, currency, customer_id, order_id, transaction_id, metadata, created_at, \
+         updated_at, amount_minor, amount_exponent, status_raw, provider_created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16)",
+        &[
+            &id,
+            &payment.payment_id,
+            &provider,
+            &payment.event_type,
+            &payment.status,
+            &amount.map(|money| money.decimal()),
+            &amount.map(|money| money.currency.as_str().to_string()),
+            &payment.customer_id,
+            &payment.order_id,
+            &payment.transaction_id,
+            &payment.metadata,
+            &now,
+            &amount.map(|money| money.minor),
+            &exponent,
+            &payment.status_raw,
+            &payment.provider_created_at,
+        ],
+    )
+    .await
+    .map_err(pg_error)?;
+    Ok(())
+}
+
+pub async fn complete(client: &mut Client, id: i64, completion: &Completion) -> Result<()> {
+    let now = rules::now();
+    let tx = client.transaction().await.map_err(pg_error)?;
+    let provider = lock_processing_row(&tx, id).await?;
+    // Each row is checked just before its insert; any error drops `tx`, which rolls back
+    // the rows already written.
+    for log in &completion.logs {
+        insert_log(&tx, id, log, now).await?;
+    }
+    for payment in &completion.payment_events {
+        insert_payment(&tx, id, &provider, payment, now).await?;
+    }
+    tx.execute(
+        "UPDATE webhook_events SET status = 'completed', processed_payload = $1, \
+         processed_at = $2, updated_at = $2, locked_until = NULL, next_retry_at = NULL, \
+         error_message = NULL WHERE id = $3",
+        &[&completion.processed_payload, &now, &id],
+    )
+    .await
+    .map_err(pg_error)?;
+    tx.commit().await.map_err(pg_error)
+}
+
+pub async fn fail(client: &mut Client, id: i64, failure: &Failure) -> Result<()> {
+    let now = rules::now();
+    let tx = client.transaction().await.map_err(pg_error)?;
+    lock_processing_row(&tx, id).await?;
+    for log in &failure.logs {
+        insert_log(&tx, id, log, now).await?;
+    }
+    let status = match failure.next_retry_at {
+        Some(_) => EventStatus::Failed,
+        None => EventStatus::Dead,
+    };
+    let error_message = limits::truncate(&failure.error_message, limits::ERROR_MESSAGE);
+    tx.execute(
+        "UPDATE webhook_events SET status = $1, error_message = $2, next_retry_at = $3, \
+         updated_at = $4, locked_until = NULL WHERE id = $5",
+        &[
+            &status.as_str(),
+            &error_message,
+            &failure.next_retry_at,
+            &now,
+            &id,
+        ],
+    )
+    .await
+    .map_err(pg_error)?;
+    tx.commit().await.map_err(pg_error)
+}
+
+/// Resets the rows to `pending` and logs `step` for each.
+async fn reset_to_pending(tx: &Transaction<'_>, ids: &[i64], step: &str) -> Result<()> {
+    let now = rules::now();
+    tx.execute(
+        "UPDATE webhook_events SET status = 'pending', attempt_count = 0, next_retry_at = NULL, \
+         published_at = NULL, locked_until = NULL, processed_at = NULL, updated_at = $1 \
+         WHERE id = ANY($2)",
+        &[&now, &ids],
+    )
+    .await
+    .map_err(pg_error)?;
+    tx.execute(
+        "INSERT INTO webhook_processing_logs (webhook_event_id, processing_step, status, \
+         duration_ms, processed_at) \
+         SELECT event_id, $2, 'success', 0, $3 FROM unnest($1::bigint[]) AS event_id",
+        &[&ids, &step, &now],
+    )
+    .await
+    .map_err(pg_error)?;
+    Ok(())
+}
+
+pub async fn requeue(client: &mut Client, filter: &EventFilter, limit: i64) -> Result<Vec<i64>> {
+    let statuses = rules::requeue_statuses(&filter.statuses);
+    if statuses.is_empty() {
+        return Ok(Vec::new());
+    }
+    let filter = EventFilter {
+        statuses,
+        ..filter.clone()
+    };
+    let mut clause = rows::filter_clause(&filter, true);
+    let limit_mark = clause.push(Box::new(limit.max(0)));
+    let tx = client.transaction().await.map_err(pg_error)?;
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT id FROM webhook_events WHERE {} ORDER BY created_at, id LIMIT {limit_mark} \
+                 FOR UPDATE SKIP LOCKED",
+                clause.sql
+            ),
+            &clause.refs(),
+        )
+        .await
+        .map_err(pg_error)?;
+    let ids: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
+    if !ids.is_empty() {
+        reset_to_pending(&tx, &ids, "requeue").await?;
+    }
+    tx.commit().await.map_err(pg_error)?;
+    Ok(ids)
+}
+
+pub async fn replay(client: &mut Client, id: i64) -> Result<()> {
+    let tx = client.transaction().await.map_err(pg_error)?;
+    let row = tx
+        .query_opt(
+            "SELECT status FROM webhook_events WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .map_err(pg_error)?
+        .ok_or(StoreError::NotFound(id))?;
+    let status = rows::status_from(row.get(0))?;
+    if status == EventStatus::Processing {
+        return Err(StoreError::Conflict {
+            id,
+            status,
+            expected: "not processing",
+        });
+    }
+    reset_to_pending(&tx, &[id], "replay").await?;
+    tx.commit().await.map_err(pg_error)
+}
+
+/// Starts a read-only transaction that reads one snapshot for all its statements.
+async fn snapshot(client: &mut Client) -> Result<Transaction<'_>> {
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(pg_error)
+}
+
+pub async fn event_detail(client: &mut Client, id: i64) -> Result<Option<EventDetail>> {
+    let tx = snapshot(client).await?;
+    let Some(row) = tx
+        .query_opt(
+            &format!("SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1"),
+            &[&id],
+        )
+        .await
+        .map_err(pg_error)?
+    else {
+        return Ok(None);
+    };
+    let event = rows::event_from_row(&row)?;
+    let logs = tx
+        .query(
+            &format!(
+                "SELECT {LOG_COLUMNS} FROM webhook_processing_logs \
+                 WHERE webhook_event_id = $1 ORDER BY id"
+            ),
+            &[&id],
+        )
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(rows::log_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    let payment_events = tx
+        .query(
+            &format!(
+                "SELECT {PAYMENT_COLUMNS} FROM payment_events \
+                 WHERE webhook_event_id = $1 ORDER BY id"
+            ),
+            &[&id],
+        )
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(rows::payment_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    tx.commit().await.map_err(pg_error)?;
+    Ok(Some(EventDetail {
+        event,
+        logs,
+        payment_events,
+    }))
+}
+
+pub async fn list_events(
+    client: &mut Client,
+    filter: &EventFilter,
+    offset: i64,
+    page_size: i64,
+) -> Result<EventPage> {
+    let mut clause = rows::filter_clause(filter, true);
+    let tx = snapshot(client).await?;
+    let total_count: i64 = tx
+        .query_one(
+            &format!("SELECT COUNT(*) FROM webhook_events WHERE {}", clause.sql),
+            &clause.refs(),
+        )
+        .await
+        .map_err(pg_error)?
+        .get(0);
+    let limit_mark = clause.push(Box::new(page_size));
+    let offset_mark = clause.push(Box::new(offset));
+    let events = tx
+        .query(
+            &format!(
+                "SELECT {EVENT_COLUMNS} FROM webhook_events WHERE {} \
+                 ORDER BY created_at DESC, id DESC LIMIT {limit_mark} OFFSET {offset_mark}",
+                clause.sql
+            ),
+            &clause.refs(),
+        )
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(rows::event_from_row)
+        .collect::<Result<Vec<_>>>()?;
+    tx.commit().await.map_err(pg_error)?;
+    Ok(EventPage {
+        events,
+        total_count,
+    })
+}
+
+/// Counts rows grouped by one column, largest group first.
+async fn count_by(
+    tx: &Transaction<'_>,
+    column: &str,
+    clause: &rows::Clause,
+) -> Result<Vec<(String, i64)>> {
+    let rows = tx
+        .query(
+            &format!(
+                "SELECT {column}, COUNT(*) FROM webhook_events WHERE {} \
+                 GROUP BY {column} ORDER BY COUNT(*) DESC, {column}",
+                clause.sql
+            ),
+            &clause.refs(),
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+}
+
+pub async fn statistics(client: &mut Client, filter: &EventFilter) -> Result<Statistics> {
+    let clause = rows::filter_clause(filter, false);
+    let tx = snapshot(client).await?;
+    let mut statistics = Statistics::default();
+    for (status, count) in count_by(&tx, "status", &clause).await? {
+        statistics.total += count;
+        match EventStatus::parse(&status) {
+            Some(EventStatus::Pending) => statistics.pending = count,
+            Some(EventStatus::Processing) => statistics.processing = count,
+            Some(EventStatus::Completed) => statistics.completed = count,
+            Some(EventStatus::Failed) => statistics.failed = count,
+            Some(EventStatus::Dead) => statistics.dead = count,
+            None => {}
+        }
+    }
+    statistics.by_provider = count_by(&tx, "provider", &clause).await?;
+    statistics.by_type = count_by(&tx, "event_type", &clause).await?;
+    // Same definitions as the SQLite backend: mean, and percentile_cont(0.95) interpolation.
+    let row = tx
+        .query_one(
+            &format!(
+                "SELECT AVG(ms)::float8, \
+                 (PERCENTILE_CONT(0.95) WITHIN GROUP (ORDER BY ms))::float8 \
+                 FROM (SELECT (EXTRACT(EPOCH FROM processed_at - created_at) * 1000)::float8 AS ms \
+                       FROM webhook_events WHERE {} AND status = 'completed' \
+                       AND processed_at IS NOT NULL) AS durations",
+                clause.sql
+            ),
+            &clause.refs(),
+        )
+        .await
+        .map_err(pg_error)?;
+    statistics.average_processing_ms = row.get(0);
+    statistics.p95_processing_ms = row.get(1);
+    tx.commit().await.map_err(pg_error)?;
+    Ok(statistics)
+}

@@ -1,0 +1,143 @@
+//! Backend-independent rules: the claim decision, the clock and the duration percentile.
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::model::EventStatus;
+use crate::money::{Currency, Money};
+use crate::storage::{ClaimOutcome, StoreError};
+
+/// Returns the current time cut to whole microseconds, the precision every backend stores.
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Returns `now + lease`, or `Invalid` when the lease does not fit a timestamp.
+pub fn lease_end(
+    now: DateTime<Utc>,
+    lease: std::time::Duration,
+) -> Result<DateTime<Utc>, StoreError> {
+    chrono::Duration::from_std(lease)
+        .ok()
+        .and_then(|lease| now.checked_add_signed(lease))
+        .map(|end| end.trunc_subsecs(6))
+        .ok_or_else(|| StoreError::Invalid(format!("lease of {lease:?} is too long")))
+}
+
+/// Decides whether a row in this state may be claimed at `now`.
+///
+/// Returns `None` when the claim may proceed, otherwise the outcome to report.
+pub fn claim_refusal(
+    status: EventStatus,
+    locked_until: Option<DateTime<Utc>>,
+    next_retry_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    respect_retry_time: bool,
+) -> Option<ClaimOutcome> {
+    match status {
+        EventStatus::Pending => None,
+        EventStatus::Completed => Some(ClaimOutcome::AlreadyCompleted),
+        EventStatus::Dead => Some(ClaimOutcome::Dead),
+        EventStatus::Processing => match locked_until {
+            Some(until) if until > now => Some(ClaimOutcome::Locked),
+            _ => None,
+        },
+        EventStatus::Failed => match next_retry_at {
+            Some(at) if respect_retry_time && at > now => Some(ClaimOutcome::NotDue(at)),
+            _ => None,
+        },
+    }
+}
+
+/// Returns the `fraction` percentile of sorted values, interpolating linearly between the
+/// two nearest ranks like PostgreSQL's `percentile_cont`.
+pub fn percentile(sorted: &[f64], fraction: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let position = fraction * last as f64;
+    let lower = position.floor() as usize;
+    let upper = position.ceil() as usize;
+    let weight = position - lower as f64;
+    Some(sorted[lower] + (sorted[upper] - sorted[lower]) * weight)
+}
+
+/// Returns the mean of the values, or `None` when there are none.
+pub fn mean(values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    Some(values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// Statuses a requeue may reset: the filter's statuses limited to `failed` and `dead`.
+pub fn requeue_statuses(filter: &[EventStatus]) -> Vec<EventStatus> {
+    [EventStatus::Failed, EventStatus::Dead]
+        .into_iter()
+        .filter(|status| filter.is_empty() || filter.contains(status))
+        .collect()
+}
+
+/// Rejects a page number below 1 or a page size outside 1..=1000.
+pub fn check_page(page: i64, page_size: i64) -> Result<i64, StoreError> {
+    if page < 1 {
+        return Err(StoreError::Invalid(format!(
+            "page is {page}; pages start at 1"
+        )));
+    }
+    if !(1..=1000).contains(&page_size) {
+        return Err(StoreError::Invalid(format!(
+            "page size is {page_size}; it must be between 1 and 1000"
+        )));
+    }
+    (page - 1)
+        .checked_mul(page_size)
+        .ok_or_else(|| StoreError::Invalid(format!("page {page} is out of range")))
+}
+
+/// Rebuilds an amount from its stored minor units, currency and exponent columns.
+pub fn money_from_parts(
+    minor: Option<i64>,
+    currency: Option<String>,
+    exponent: Option<i64>,
+) -> Result<Option<Money>, String> {
+    match (minor, currency, exponent) {
+        (None, None, None) => Ok(None),
+        (Some(minor), Some(currency), Some(exponent)) => {
+            let currency = Currency::parse(&currency).map_err(|error| error.to_string())?;
+            let exponent = u32::try_from(exponent)
+                .map_err(|_| format!("stored amount exponent {exponent} is negative"))?;
+            Ok(Some(Money {
+                minor,
+                currency,
+                exponent,
+            }))
+        }
+        _ => Err(
+            "stored amount is incomplete: minor units, currency and exponent \
+                  must all be set or all be null"
+                .to_string(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_interpolates_between_ranks() {
+        let values = [10.0, 20.0, 30.0, 40.0, 50.0];
+        assert_eq!(percentile(&values, 0.95), Some(48.0));
+        assert_eq!(percentile(&values, 0.5), Some(30.0));
+        assert_eq!(percentile(&[7.0], 0.95), Some(7.0));
+        assert_eq!(percentile(&[], 0.95), None);
+    }
+
+    #[test]
+    fn failed_row_before_retry_time_is_not_due() {
+        let now = now();
+        let later = now + chrono::Duration::seconds(5);
+        let outcome = claim_refusal(EventStatus::Failed, None, Some(later), now, true);
+        assert!(matches!(outcome, Some(ClaimOutcome::NotDue(at)) if at == later));
+        let forced = claim_refusal(EventStatus::Failed, None, Some(later), now, false);
+        assert!(forced.is_none());
+    }
+}

@@ -1,0 +1,155 @@
+//! Builders for test rows and direct reads of columns the `Store` API does not return.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use payhook::model::{NewEvent, NewPaymentEvent, NewProcessingLog, StoredEvent};
+use payhook::money::{Currency, Money};
+use payhook::storage::{ClaimOutcome, Completion, Store};
+
+/// How a case reaches its database besides the store.
+#[derive(Clone)]
+pub enum Raw {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+#[derive(Clone)]
+pub struct Context {
+    pub store: Arc<dyn Store>,
+    pub raw: Raw,
+}
+
+impl Context {
+    pub fn new(store: Arc<dyn Store>, raw: Raw) -> Context {
+        Context { store, raw }
+    }
+
+    /// Returns the `amount` column of the event's payment rows as stored text, by id.
+    pub async fn stored_amounts(&self, webhook_event_id: i64) -> Vec<Option<String>> {
+        self.texts(
+            "SELECT amount FROM payment_events WHERE webhook_event_id = ?1 ORDER BY id",
+            "SELECT amount::text FROM payment_events WHERE webhook_event_id = $1 ORDER BY id",
+            webhook_event_id,
+        )
+        .await
+    }
+
+    /// Returns the number of applied migrations.
+    pub async fn migration_count(&self) -> usize {
+        self.texts(
+            "SELECT CAST(version AS TEXT) FROM refinery_schema_history WHERE ?1 = ?1",
+            "SELECT version::text FROM refinery_schema_history WHERE $1::bigint = $1::bigint",
+            0,
+        )
+        .await
+        .len()
+    }
+
+    async fn texts(&self, sqlite_sql: &str, postgres_sql: &str, id: i64) -> Vec<Option<String>> {
+        match &self.raw {
+            Raw::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open SQLite file");
+                let mut statement = conn.prepare(sqlite_sql).expect("prepare");
+                statement
+                    .query_map([id], |row| row.get::<_, Option<String>>(0))
+                    .expect("query")
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("read rows")
+            }
+            Raw::Postgres(url) => {
+                let client = crate::backends::admin_client(url).await.expect("connect");
+                client
+                    .query(postgres_sql, &[&id])
+                    .await
+                    .expect("query")
+                    .iter()
+                    .map(|row| row.get::<_, Option<String>>(0))
+                    .collect()
+            }
+        }
+    }
+}
+
+/// A valid new event for `provider` with the given event id.
+pub fn new_event(provider: &str, event_id: &str) -> NewEvent {
+    NewEvent {
+        provider: provider.to_string(),
+        event_id: event_id.to_string(),
+        event_type: "payment_intent.succeeded".to_string(),
+        raw_payload: format!(r#"{{"id":"{event_id}","object":"event"}}"#),
+        signature: Some("t=1733300000,v1=5f1c0ffee0ddba11".to_string()),
+        headers: r#"{"stripe-signature":"t=1733300000,v1=5f1c0ffee0ddba11"}"#.to_string(),
+        source_ip: Some("203.0.113.7".to_string()),
+        user_agent: Some("Stripe/1.0 (+https://stripe.com/docs/webhooks)".to_string()),
+        signature_verified: true,
+        signature_key_id: Some("primary".to_string()),
+        provider_created_at: None,
+        max_attempts: 5,
+    }
+}
+
+/// A payment event with an amount of `minor` units.
+pub fn payment(payment_id: &str, minor: i64, currency: &str, exponent: u32) -> NewPaymentEvent {
+    NewPaymentEvent {
+        payment_id: payment_id.to_string(),
+        event_type: "payment_intent.succeeded".to_string(),
+        status: "succeeded".to_string(),
+        status_raw: Some("succeeded".to_string()),
+        amount: Some(Money {
+            minor,
+            currency: Currency::parse(currency).expect("valid currency"),
+            exponent,
+        }),
+        customer_id: Some("cus_contract_1".to_string()),
+        order_id: Some("order-1001".to_string()),
+        transaction_id: Some("ch_contract_1".to_string()),
+        metadata: Some(r#"{"fee":"0.30"}"#.to_string()),
+        provider_created_at: None,
+    }
+}
+
+pub fn log(step: &str, status: &str) -> NewProcessingLog {
+    NewProcessingLog {
+        step: step.to_string(),
+        status: status.to_string(),
+        duration_ms: 12,
+        error_message: None,
+        additional_data: None,
+    }
+}
+
+pub fn completion(payments: Vec<NewPaymentEvent>) -> Completion {
+    Completion {
+        payment_events: payments,
+        logs: vec![log("handler", "success"), log("persist", "success")],
+        processed_payload: Some(r#"{"payments":1}"#.to_string()),
+    }
+}
+
+pub const LEASE: Duration = Duration::from_secs(60);
+
+/// Inserts an event and returns its id.
+pub async fn insert(store: &Arc<dyn Store>, provider: &str, event_id: &str) -> i64 {
+    store
+        .insert_event(&new_event(provider, event_id))
+        .await
+        .expect("insert event")
+        .id()
+}
+
+/// Claims a row that must be claimable.
+pub async fn claim(store: &Arc<dyn Store>, id: i64) -> StoredEvent {
+    match store.claim(id, LEASE, true).await.expect("claim") {
+        ClaimOutcome::Claimed(event) => event,
+        other => panic!("expected a claim of {id}, got {other:?}"),
+    }
+}
+
+/// Returns the time as stored: cut to whole microseconds.
+pub fn micros(value: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    value.trunc_subsecs(6)
+}
