@@ -1,1 +1,10 @@
 //! Stripe: `Stripe-Signature` verification and event extraction.
+
+mod extract;
+mod identity;
+mod signature;
+
+pub use extract::StripeHandler;
+pub use signature::{
+    DEFAULT_TOLERANCE, SIGNATURE_HEADER, StripeConfigError, StripeVerifier, sign_header,
+};

@@ -1,0 +1,2 @@
+//! Stripe event extraction.
+pub struct StripeHandler;
