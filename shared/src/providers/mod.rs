@@ -1,7 +1,11 @@
 //! Provider protocols as pure functions: signature verification over raw bytes and payment
 //! extraction from verified JSON. Nothing here does I/O.
 
+pub mod paypal;
 pub mod stripe;
+
+mod metadata;
+mod payload;
 
 use std::sync::Arc;
 

@@ -1,7 +1,9 @@
 //! Stripe: `Stripe-Signature` verification and event extraction.
 
+mod billing;
 mod extract;
 mod identity;
+mod payments;
 mod signature;
 
 pub use extract::StripeHandler;
