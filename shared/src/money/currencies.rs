@@ -5,6 +5,8 @@
 /// Follows ISO 4217 list one as of 2025. ANG is kept while XCG replaces it. Codes withdrawn
 /// earlier (HRK, SLL, ZWL, CUC) and codes without a minor unit (XAU, XDR, XXX and the other
 /// metals and units of account) are left out, so amounts in them are rejected.
+/// NOTE: transcribed by hand; compare it with the published list when a code is reported
+/// as unknown.
 const ISO_EXPONENTS: &[(&str, u32)] = &[
     ("AED", 2),
     ("AFN", 2),
@@ -183,8 +185,8 @@ pub(super) const STRIPE_ZERO_DECIMAL: &[&str] = &[
 /// Currencies whose Stripe amounts are thousandths of the major unit.
 pub(super) const STRIPE_THREE_DECIMAL: &[&str] = &["BHD", "JOD", "KWD", "OMR", "TND"];
 
-/// Currencies that PayPal accepts and sends without decimals although their ISO exponent
-/// may be 2 (PayPal's currency-codes page: "decimal amounts cause an error").
+/// Currencies that PayPal accepts and sends without decimals although the ISO exponent of
+/// HUF and TWD is 2. PayPal's currency-code documentation says decimal amounts in them fail.
 pub(super) const PAYPAL_NO_DECIMALS: &[&str] = &["HUF", "JPY", "TWD"];
 
 /// Returns the ISO 4217 exponent of an upper-case code, or `None` for an unknown code.
