@@ -5,8 +5,14 @@
 //! though ISK's ISO exponent is 0). PayPal sends decimal strings in major units whose scale
 //! follows ISO 4217, except that HUF, JPY and TWD are sent without decimals.
 
+mod currencies;
+#[cfg(test)]
+mod tests;
+
 use rust_decimal::Decimal;
 use thiserror::Error;
+
+use currencies::{PAYPAL_NO_DECIMALS, STRIPE_THREE_DECIMAL, STRIPE_ZERO_DECIMAL};
 
 /// An exact amount in one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,6 +34,115 @@ impl Money {
     /// Formats the amount with exactly `exponent` decimals, e.g. `20.00` or `5.120`.
     pub fn to_decimal_string(&self) -> String {
         self.decimal().to_string()
+    }
+
+    /// Builds an amount from Stripe's integer minor units, using [`stripe_exponent`].
+    ///
+    /// `code` may be in any case (Stripe sends `usd`). ISK `500` is 5.00 ISK because Stripe
+    /// keeps two decimals for ISK, and KWD `5120` is 5.120 KWD.
+    pub fn from_stripe_minor(minor: i64, code: &str) -> Result<Money, MoneyError> {
+        let currency = Currency::parse(code)?;
+        let exponent = stripe_exponent(currency)?;
+        Ok(Money {
+            minor,
+            currency,
+            exponent,
+        })
+    }
+
+    /// Parses a decimal string in major units, as PayPal sends it (`"19.99"`, `"-0.99"`).
+    ///
+    /// Accepts only `-?[0-9]+(\.[0-9]+)?`: no exponent, sign `+`, spaces, grouping or
+    /// missing digits on either side of the point. The result keeps the currency's ISO
+    /// exponent, so `"57"` USD becomes 5700 minor units with exponent 2.
+    ///
+    /// The scale may not exceed the ISO exponent. HUF, JPY and TWD follow PayPal's stricter
+    /// rule that amounts carry no decimals: a non-zero fraction such as `"1000.50"` HUF is
+    /// rejected with [`MoneyError::ScaleTooLarge`] (exponent 0). A zero fraction within the
+    /// ISO exponent, such as `"1000.00"` HUF, is the same amount exactly and is accepted.
+    pub fn parse_decimal(value: &str, code: &str) -> Result<Money, MoneyError> {
+        let currency = Currency::parse(code)?;
+        let exponent = iso_exponent(currency)?;
+        let (negative, integer_digits, fraction_digits) =
+            split_decimal(value).ok_or_else(|| MoneyError::MalformedAmount(value.to_string()))?;
+
+        let scale = u32::try_from(fraction_digits.len()).unwrap_or(u32::MAX);
+        let scale_error = |allowed: u32| MoneyError::ScaleTooLarge {
+            amount: value.to_string(),
+            currency: currency.to_string(),
+            scale,
+            exponent: allowed,
+        };
+        if scale > exponent {
+            return Err(scale_error(exponent));
+        }
+        let no_decimals = PAYPAL_NO_DECIMALS.contains(&currency.as_str());
+        if no_decimals && fraction_digits.bytes().any(|digit| digit != b'0') {
+            return Err(scale_error(0));
+        }
+
+        let out_of_range = || MoneyError::OutOfRange(value.to_string());
+        let mut minor: i64 = 0;
+        let padding = std::iter::repeat_n(b'0', (exponent - scale) as usize);
+        let digits = integer_digits
+            .bytes()
+            .chain(fraction_digits.bytes())
+            .chain(padding);
+        for digit in digits {
+            minor = minor
+                .checked_mul(10)
+                .and_then(|shifted| shifted.checked_add(i64::from(digit - b'0')))
+                .ok_or_else(out_of_range)?;
+        }
+        if negative {
+            minor = -minor;
+        }
+        Ok(Money {
+            minor,
+            currency,
+            exponent,
+        })
+    }
+}
+
+/// Splits `-?[0-9]+(\.[0-9]+)?` into its sign, integer digits and fraction digits.
+fn split_decimal(value: &str) -> Option<(bool, &str, &str)> {
+    let (negative, unsigned) = match value.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, value),
+    };
+    let (integer_digits, fraction_digits) = match unsigned.split_once('.') {
+        Some((_, "")) => return None,
+        Some((integer, fraction)) => (integer, fraction),
+        None => (unsigned, ""),
+    };
+    let all_digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+    if integer_digits.is_empty() || !all_digits(integer_digits) || !all_digits(fraction_digits) {
+        return None;
+    }
+    Some((negative, integer_digits, fraction_digits))
+}
+
+/// Returns the ISO 4217 minor-unit exponent (USD 2, JPY 0, ISK 0, KWD 3).
+pub fn iso_exponent(currency: Currency) -> Result<u32, MoneyError> {
+    currencies::iso_lookup(currency.as_str())
+        .ok_or_else(|| MoneyError::UnknownCurrency(currency.to_string()))
+}
+
+/// Returns the exponent of Stripe's integer amounts for a known ISO currency.
+///
+/// Stripe's table differs from ISO 4217: its zero-decimal list (JPY, KRW, MGA, ...) is 0, its
+/// three-decimal list (BHD, JOD, KWD, OMR, TND) is 3, and every other known code is 2,
+/// including ISK (ISO 0), HUF and TWD.
+pub fn stripe_exponent(currency: Currency) -> Result<u32, MoneyError> {
+    iso_exponent(currency)?;
+    let code = currency.as_str();
+    if STRIPE_ZERO_DECIMAL.contains(&code) {
+        Ok(0)
+    } else if STRIPE_THREE_DECIMAL.contains(&code) {
+        Ok(3)
+    } else {
+        Ok(2)
     }
 }
 

@@ -1,8 +1,12 @@
 //! Provider protocols as pure functions: signature verification over raw bytes and payment
 //! extraction from verified JSON. Nothing here does I/O.
 
+pub mod paypal;
 pub mod registry;
 pub mod stripe;
+
+mod metadata;
+mod payload;
 
 pub use registry::build;
 
@@ -30,8 +34,8 @@ pub struct VerifyRequest<'a> {
 /// Only verifiers construct it, so storage and processing cannot receive an unverified event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
-    /// Identifier of the secret that matched (its position and a short fingerprint), never
-    /// the secret itself.
+    /// Identifier of the secret that matched (e.g. `stripe#2` for the second configured
+    /// secret), never secret material.
     pub key_id: String,
     /// The signature header value as received.
     pub signature: String,

@@ -1,0 +1,3 @@
+//! PayPal: webhook event extraction.
+
+pub mod extract;
