@@ -6,7 +6,11 @@ use payhook::config::Settings;
 use payhook::telemetry;
 
 #[derive(Parser)]
-#[command(name = "payhook-consumer", version, about = "Processes stored payment webhooks")]
+#[command(
+    name = "payhook-consumer",
+    version,
+    about = "Processes stored payment webhooks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -24,7 +28,8 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut cli = Cli::parse();
-    cli.settings.apply_aliases(|name| std::env::var(name).ok())?;
+    cli.settings
+        .apply_aliases(|name| std::env::var(name).ok())?;
     telemetry::init_logging(cli.settings.log_format);
 
     match cli.command {

@@ -12,7 +12,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "payhook-ingest", version, about = "Receives, verifies and stores payment webhooks")]
+#[command(
+    name = "payhook-ingest",
+    version,
+    about = "Receives, verifies and stores payment webhooks"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -40,7 +44,8 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut cli = Cli::parse();
-    cli.settings.apply_aliases(|name| std::env::var(name).ok())?;
+    cli.settings
+        .apply_aliases(|name| std::env::var(name).ok())?;
     telemetry::init_logging(cli.settings.log_format);
 
     match cli.command.unwrap_or(Command::Run) {
@@ -53,7 +58,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::SendTest { file, url } => {
-            let body = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let body =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let secret: Secret = cli
                 .settings
                 .stripe_secrets()?
@@ -62,7 +68,10 @@ async fn main() -> anyhow::Result<()> {
                 .context("no Stripe secret configured; set PAYHOOK_STRIPE_SECRETS")?;
             let (status, body) = payhook::send::send_stripe_event(&url, &secret, body).await?;
             println!("{status} {body}");
-            anyhow::ensure!((200..300).contains(&status), "the service answered {status}");
+            anyhow::ensure!(
+                (200..300).contains(&status),
+                "the service answered {status}"
+            );
             Ok(())
         }
     }
@@ -74,7 +83,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .with_context(|| format!("cannot bind the public listener to {}", settings.listen))?;
     let admin = TcpListener::bind(settings.admin_listen)
         .await
-        .with_context(|| format!("cannot bind the admin listener to {}", settings.admin_listen))?;
+        .with_context(|| {
+            format!(
+                "cannot bind the admin listener to {}",
+                settings.admin_listen
+            )
+        })?;
     let config = AppConfig::load(settings)?;
     let shutdown = CancellationToken::new();
     tokio::spawn({

@@ -50,7 +50,10 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         .await
         .context("failed to open the database")?;
     if settings.migrate_on_start {
-        store.migrate().await.context("failed to apply database migrations")?;
+        store
+            .migrate()
+            .await
+            .context("failed to apply database migrations")?;
     }
     Ok(store)
 }
@@ -101,7 +104,9 @@ pub async fn run_embedded(
     };
 
     let publisher: Arc<dyn Publisher> = Arc::new(queue);
-    let listeners = serve_listeners(&config, store, providers, publisher, metrics, public, admin, shutdown)?;
+    let listeners = serve_listeners(
+        &config, store, providers, publisher, metrics, public, admin, shutdown,
+    )?;
     listeners.await;
 
     tracing::info!("listeners stopped; waiting for workers to finish their events");

@@ -81,6 +81,10 @@ pub struct NewEvent {
     /// The provider's own event time, when the payload carries one.
     pub provider_created_at: Option<DateTime<Utc>>,
     pub max_attempts: i32,
+    /// Stamps `published_at` at insert, for ingest that publishes right after the commit.
+    /// A failed publish clears the stamp again with `Store::mark_unpublished`, so a
+    /// successful request costs one database write.
+    pub published: bool,
 }
 
 /// Result of inserting a [`NewEvent`].

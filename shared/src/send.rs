@@ -13,8 +13,14 @@ use crate::secret::Secret;
 
 /// Signs `body` with a Stripe secret at the current time and posts it to `url`. Returns the
 /// response status and body text.
-pub async fn send_stripe_event(url: &str, secret: &Secret, body: Vec<u8>) -> anyhow::Result<(u16, String)> {
-    let uri: http::Uri = url.parse().with_context(|| format!("invalid URL {url:?}"))?;
+pub async fn send_stripe_event(
+    url: &str,
+    secret: &Secret,
+    body: Vec<u8>,
+) -> anyhow::Result<(u16, String)> {
+    let uri: http::Uri = url
+        .parse()
+        .with_context(|| format!("invalid URL {url:?}"))?;
     if uri.scheme_str() != Some("http") {
         bail!("only http:// URLs are supported by this tool, got {url:?}");
     }

@@ -59,8 +59,9 @@ mod tests {
 
     #[test]
     fn stripe_section_is_parsed() {
-        let config = FileConfig::parse("[stripe]\nsecrets = [\"whsec_a\"]\ntolerance_seconds = 60\n")
-            .unwrap();
+        let config =
+            FileConfig::parse("[stripe]\nsecrets = [\"whsec_a\"]\ntolerance_seconds = 60\n")
+                .unwrap();
 
         let stripe = config.stripe.unwrap();
         assert_eq!(stripe.secrets, vec!["whsec_a".to_string()]);

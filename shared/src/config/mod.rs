@@ -23,10 +23,22 @@ pub const DEFAULT_MAX_ATTEMPTS: i32 = 6;
 /// Names accepted from the predecessor service's environment, each with payhook's own name.
 /// payhook's own name wins when both are set.
 pub const ENV_ALIASES: [(&str, &str); 4] = [
-    ("ConnectionStrings__DefaultConnection", "PAYHOOK_DATABASE_URL"),
-    ("WebhookProcessorSettings__MaxRetries", "PAYHOOK_MAX_ATTEMPTS"),
-    ("WebhookProcessorSettings__ErrorRetryInterval", "PAYHOOK_RETRY_BASE_MS"),
-    ("WebhookProcessorSettings__ProcessingInterval", "PAYHOOK_POLL_INTERVAL_MS"),
+    (
+        "ConnectionStrings__DefaultConnection",
+        "PAYHOOK_DATABASE_URL",
+    ),
+    (
+        "WebhookProcessorSettings__MaxRetries",
+        "PAYHOOK_MAX_ATTEMPTS",
+    ),
+    (
+        "WebhookProcessorSettings__ErrorRetryInterval",
+        "PAYHOOK_RETRY_BASE_MS",
+    ),
+    (
+        "WebhookProcessorSettings__ProcessingInterval",
+        "PAYHOOK_POLL_INTERVAL_MS",
+    ),
 ];
 
 /// Invalid or inconsistent settings; startup stops with this message.
@@ -119,7 +131,11 @@ pub struct Settings {
     pub request_timeout_seconds: u64,
 
     /// Time a client has to send the request headers, in seconds.
-    #[arg(long, env = "PAYHOOK_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "PAYHOOK_HEADER_READ_TIMEOUT_SECONDS",
+        default_value_t = 10
+    )]
     pub header_read_timeout_seconds: u64,
 
     /// Maximum open connections on the public listener.
@@ -143,7 +159,10 @@ pub struct Settings {
 impl Settings {
     /// Fills unset settings from the predecessor's environment names, read through `lookup`
     /// (normally `std::env::var`), so existing deployments keep working.
-    pub fn apply_aliases(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    pub fn apply_aliases(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
         if self.database_url.is_none() {
             self.database_url = lookup(ENV_ALIASES[0].0).filter(|v| !v.trim().is_empty());
         }
@@ -233,12 +252,13 @@ impl Settings {
             .iter()
             .filter(|s| !s.trim().is_empty())
             .map(|s| {
-                s.parse().map_err(|e: crate::http::client_ip::InvalidNetwork| {
-                    ConfigError::Invalid {
-                        name: "PAYHOOK_TRUSTED_PROXIES",
-                        reason: e.to_string(),
-                    }
-                })
+                s.parse()
+                    .map_err(
+                        |e: crate::http::client_ip::InvalidNetwork| ConfigError::Invalid {
+                            name: "PAYHOOK_TRUSTED_PROXIES",
+                            reason: e.to_string(),
+                        },
+                    )
             })
             .collect()
     }
@@ -322,7 +342,12 @@ mod tests {
 
         let error = settings.apply_aliases(lookup).unwrap_err();
 
-        assert!(error.to_string().contains("WebhookProcessorSettings__MaxRetries"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("WebhookProcessorSettings__MaxRetries"),
+            "{error}"
+        );
     }
 
     #[test]

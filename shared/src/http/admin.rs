@@ -25,7 +25,11 @@ pub struct AdminApi {
 
 impl AdminApi {
     /// Handles one request of the admin listener.
-    pub async fn handle(self: Arc<Self>, request: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        _peer: SocketAddr,
+    ) -> Response<Body> {
         match self.route(&request).await {
             Ok(response) => response,
             Err(error) => error.into_response(),
@@ -36,9 +40,10 @@ impl AdminApi {
         let path = request.uri().path();
         let method = request.method();
         match (method, path) {
-            (&Method::GET, "/health/live") => {
-                Ok(json_response(StatusCode::OK, &serde_json::json!({"status": "live"})))
-            }
+            (&Method::GET, "/health/live") => Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({"status": "live"}),
+            )),
             (&Method::GET, "/health/ready") => Ok(self.ready().await),
             (&Method::GET, "/metrics") => Ok(self.metrics_text()),
             (_, path) if path.starts_with("/api/") => {
@@ -93,7 +98,10 @@ impl AdminApi {
             ApiError::from(&error)
         })?;
         match detail {
-            Some(detail) => Ok(json_response(StatusCode::OK, &EventDetailJson::from(&detail))),
+            Some(detail) => Ok(json_response(
+                StatusCode::OK,
+                &EventDetailJson::from(&detail),
+            )),
             None => Err(ApiError::not_found(format!("webhook event {id} not found"))),
         }
     }
@@ -101,14 +109,18 @@ impl AdminApi {
     async fn ready(&self) -> Response<Body> {
         match self.store.ping().await {
             Ok(()) => {
-                self.metrics.dependency_up.set(&[("dependency", "database")], 1.0);
+                self.metrics
+                    .dependency_up
+                    .set(&[("dependency", "database")], 1.0);
                 json_response(
                     StatusCode::OK,
                     &serde_json::json!({"status": "ready", "database": "up"}),
                 )
             }
             Err(error) => {
-                self.metrics.dependency_up.set(&[("dependency", "database")], 0.0);
+                self.metrics
+                    .dependency_up
+                    .set(&[("dependency", "database")], 0.0);
                 tracing::warn!(%error, "readiness check: database unavailable");
                 json_response(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -151,7 +163,11 @@ impl<'a> From<&'a EventDetail> for EventDetailJson<'a> {
         EventDetailJson {
             event: &detail.event,
             logs: &detail.logs,
-            payment_events: detail.payment_events.iter().map(PaymentEventJson::from).collect(),
+            payment_events: detail
+                .payment_events
+                .iter()
+                .map(PaymentEventJson::from)
+                .collect(),
         }
     }
 }

@@ -46,11 +46,15 @@ impl IpNetwork {
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.address, normalize(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u32::from(net) & mask == u32::from(ip) & mask
             }
             (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(ip) & mask
             }
             _ => false,
@@ -77,7 +81,11 @@ pub fn client_ip(peer: SocketAddr, headers: &http::HeaderMap, trusted: &[IpNetwo
     let mut chain: Vec<IpAddr> = Vec::new();
     for value in headers.get_all("x-forwarded-for") {
         let Ok(value) = value.to_str() else { continue };
-        chain.extend(value.split(',').filter_map(|part| part.trim().parse::<IpAddr>().ok()));
+        chain.extend(
+            value
+                .split(',')
+                .filter_map(|part| part.trim().parse::<IpAddr>().ok()),
+        );
     }
     if chain.is_empty() {
         for value in headers.get_all("forwarded") {
@@ -99,11 +107,15 @@ fn forwarded_for(part: &str) -> Option<IpAddr> {
         return None;
     }
     let value = value.trim().trim_matches('"');
-    let value = value.strip_prefix('[').map_or(value, |v| v.split(']').next().unwrap_or(v));
+    let value = value
+        .strip_prefix('[')
+        .map_or(value, |v| v.split(']').next().unwrap_or(v));
     if let Ok(ip) = value.parse() {
         return Some(ip);
     }
-    value.rsplit_once(':').and_then(|(host, _port)| host.parse().ok())
+    value
+        .rsplit_once(':')
+        .and_then(|(host, _port)| host.parse().ok())
 }
 
 #[cfg(test)]

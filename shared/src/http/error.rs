@@ -108,7 +108,9 @@ impl From<&StoreError> for ApiError {
     fn from(error: &StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => ApiError::unavailable(),
-            StoreError::NotFound(id) => ApiError::not_found(format!("webhook event {id} not found")),
+            StoreError::NotFound(id) => {
+                ApiError::not_found(format!("webhook event {id} not found"))
+            }
             StoreError::Conflict { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }

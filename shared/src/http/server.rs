@@ -140,7 +140,10 @@ fn build_protocol(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
 /// connection task (or the process) down.
 async fn guarded(handler: Handler, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let path = request.uri().path().to_string();
-    match AssertUnwindSafe(handler(request, peer)).catch_unwind().await {
+    match AssertUnwindSafe(handler(request, peer))
+        .catch_unwind()
+        .await
+    {
         Ok(response) => response,
         Err(panic) => {
             let message = panic

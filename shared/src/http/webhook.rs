@@ -56,6 +56,9 @@ pub struct WebhookIngest {
     /// Attempts a stored event gets before it becomes `dead`.
     pub max_attempts: i32,
     pub trusted_proxies: Vec<IpNetwork>,
+    /// Whether the publisher is a broker whose messages the sweeper must be able to repair;
+    /// the embedded queue reads rows straight from the database instead.
+    pub publishes_to_broker: bool,
     pub clock: Clock,
     rejection_log: LogLimiter,
     failure_log: LogLimiter,
@@ -83,6 +86,7 @@ impl WebhookIngest {
             limits: RequestLimits::default(),
             max_attempts: 10,
             trusted_proxies: Vec::new(),
+            publishes_to_broker: false,
             clock: Arc::new(Utc::now),
             rejection_log: LogLimiter::new(Duration::from_secs(1)),
             failure_log: LogLimiter::new(Duration::from_secs(1)),
@@ -90,7 +94,11 @@ impl WebhookIngest {
     }
 
     /// Handles one request of the public listener.
-    pub async fn handle(self: Arc<Self>, request: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    pub async fn handle(
+        self: Arc<Self>,
+        request: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Response<Body> {
         let started = Instant::now();
         let timeout = self.limits.request_timeout;
         let (provider_label, result) =
@@ -105,9 +113,10 @@ impl WebhookIngest {
                     )),
                 ),
             };
-        self.metrics
-            .ingest_seconds
-            .observe(&[("provider", &provider_label)], started.elapsed().as_secs_f64());
+        self.metrics.ingest_seconds.observe(
+            &[("provider", &provider_label)],
+            started.elapsed().as_secs_f64(),
+        );
         match result {
             Ok(response) => response,
             Err(error) => {
@@ -147,7 +156,10 @@ impl WebhookIngest {
             let error = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                format!("{} is not allowed; webhooks are sent with POST", request.method()),
+                format!(
+                    "{} is not allowed; webhooks are sent with POST",
+                    request.method()
+                ),
             );
             return (label, Err(error));
         }
@@ -198,7 +210,10 @@ impl WebhookIngest {
         let payload = std::str::from_utf8(&body).map_err(|error| {
             ApiError::bad_request(
                 "invalid_encoding",
-                format!("body is not valid UTF-8 (invalid byte at offset {})", error.valid_up_to()),
+                format!(
+                    "body is not valid UTF-8 (invalid byte at offset {})",
+                    error.valid_up_to()
+                ),
             )
         })?;
         let identity = provider
@@ -228,11 +243,16 @@ impl WebhookIngest {
             signature_key_id: Some(verified.key_id.clone()),
             provider_created_at: identity.created_at,
             max_attempts: self.max_attempts,
+            published: self.publishes_to_broker,
         };
         self.store_and_publish(&event).await
     }
 
-    async fn read_body(&self, headers: &http::HeaderMap, body: Incoming) -> Result<Bytes, ApiError> {
+    async fn read_body(
+        &self,
+        headers: &http::HeaderMap,
+        body: Incoming,
+    ) -> Result<Bytes, ApiError> {
         let limit = self.limits.max_body_bytes;
         let too_large = || {
             ApiError::new(
@@ -334,7 +354,8 @@ pub fn provider_from_path(path: &str) -> Option<String> {
     let valid = |s: &&str| {
         !s.is_empty()
             && s.len() <= 50
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     };
     if !segments.iter().all(valid) {
         return None;
@@ -348,9 +369,18 @@ mod tests {
 
     #[test]
     fn provider_path_accepts_endpoint_segment() {
-        assert_eq!(provider_from_path("/api/webhooks/stripe").as_deref(), Some("stripe"));
-        assert_eq!(provider_from_path("/api/webhooks/paypal/eu").as_deref(), Some("paypal/eu"));
-        assert_eq!(provider_from_path("/api/webhooks/stripe/").as_deref(), Some("stripe"));
+        assert_eq!(
+            provider_from_path("/api/webhooks/stripe").as_deref(),
+            Some("stripe")
+        );
+        assert_eq!(
+            provider_from_path("/api/webhooks/paypal/eu").as_deref(),
+            Some("paypal/eu")
+        );
+        assert_eq!(
+            provider_from_path("/api/webhooks/stripe/").as_deref(),
+            Some("stripe")
+        );
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub struct VerifyRequest<'a> {
 ///
 /// Only verifiers construct it, so storage and processing cannot receive an unverified event.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Verified {
     /// Identifier of the secret that matched (e.g. `stripe#2` for the second configured
     /// secret), never secret material.
@@ -41,7 +42,6 @@ pub struct Verified {
     pub signature: String,
     /// The signature-relevant headers as `(name, value)` pairs, for re-verification later.
     pub headers: Vec<(String, String)>,
-    _private: (),
 }
 
 impl Verified {
@@ -50,7 +50,6 @@ impl Verified {
             key_id,
             signature,
             headers,
-            _private: (),
         }
     }
 }

@@ -19,7 +19,12 @@ pub fn build(config: &AppConfig) -> anyhow::Result<Vec<Provider>> {
     let mut stripe_secrets = settings.stripe_secrets()?;
     let mut tolerance = settings.stripe_tolerance_seconds;
     if let Some(section) = &config.file.stripe {
-        stripe_secrets.extend(section.secrets.iter().map(|s| crate::secret::Secret::new(s.trim())));
+        stripe_secrets.extend(
+            section
+                .secrets
+                .iter()
+                .map(|s| crate::secret::Secret::new(s.trim())),
+        );
         if let Some(path) = &section.secrets_file {
             stripe_secrets.extend(read_secret_lines(path)?);
         }

@@ -61,9 +61,21 @@ pub enum ClaimOutcome {
     NotFound,
 }
 
+/// A row the sweeper should hand to the queue again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepublishCandidate {
+    pub id: i64,
+    pub provider: String,
+    pub event_type: String,
+    pub attempt_count: i32,
+}
+
 /// Everything a successful processing run writes, in one transaction.
 #[derive(Debug, Clone)]
 pub struct Completion {
+    /// The `attempt_count` returned by the claim. It fences the write: a worker whose lease
+    /// expired and whose row was claimed again gets `Conflict` instead of writing twice.
+    pub attempt: i32,
     pub payment_events: Vec<NewPaymentEvent>,
     pub logs: Vec<NewProcessingLog>,
     /// Short summary stored in `ProcessedPayload`.
@@ -73,6 +85,9 @@ pub struct Completion {
 /// Everything a failed processing run writes, in one transaction.
 #[derive(Debug, Clone)]
 pub struct Failure {
+    /// The `attempt_count` returned by the claim; fences the write like
+    /// [`Completion::attempt`].
+    pub attempt: i32,
     pub error_message: String,
     pub logs: Vec<NewProcessingLog>,
     /// When to try again; `None` marks the row `dead`.
@@ -134,6 +149,21 @@ pub trait Store: Send + Sync + 'static {
     /// Records that the row's id was handed to the queue.
     async fn mark_published(&self, id: i64) -> Result<(), StoreError>;
 
+    /// Clears the published stamp after a failed publish, so the sweeper picks the row up.
+    async fn mark_unpublished(&self, id: i64) -> Result<(), StoreError>;
+
+    /// Selects rows whose queue message is missing or presumed lost, stamps them published
+    /// now, and returns them for publishing. Several sweepers never get the same row. Picks:
+    /// `pending` rows not published for `unpublished_grace`; and, when their last publish
+    /// is older than `stale_after`, `pending` rows still waiting, `failed` rows whose retry
+    /// time passed `stale_after` ago, and `processing` rows whose lease has expired.
+    async fn claim_for_republish(
+        &self,
+        unpublished_grace: std::time::Duration,
+        stale_after: std::time::Duration,
+        limit: i64,
+    ) -> Result<Vec<RepublishCandidate>, StoreError>;
+
     /// Returns ids of `pending` rows never published and created before `older_than`.
     async fn unpublished(
         &self,
@@ -161,12 +191,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
     /// Writes payment events and logs and marks the row `completed`, in one transaction.
-    /// Fails with `Conflict` unless the row is `processing`.
+    /// Fails with `Conflict` unless the row is `processing` with the completion's attempt.
     async fn complete(&self, id: i64, completion: &Completion) -> Result<(), StoreError>;
 
     /// Writes logs and the error and marks the row `failed` (or `dead` when
     /// `next_retry_at` is `None`), in one transaction. Fails with `Conflict` unless the row
-    /// is `processing`.
+    /// is `processing` with the failure's attempt.
     async fn fail(&self, id: i64, failure: &Failure) -> Result<(), StoreError>;
 
     /// Resets `failed` and `dead` rows matching the filter to `pending` with attempt count 0

@@ -17,8 +17,8 @@ use tokio_postgres::error::SqlState;
 
 use crate::model::{EventDetail, InsertOutcome, NewEvent, StoredEvent};
 use crate::storage::{
-    ClaimOutcome, Completion, EventFilter, EventPage, Failure, Statistics, Store, StoreError,
-    StoreOptions,
+    ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate, Statistics,
+    Store, StoreError, StoreOptions,
 };
 
 mod embedded {
@@ -161,6 +161,20 @@ impl Store for PostgresStore {
 
     async fn mark_published(&self, id: i64) -> Result<(), StoreError> {
         queries::mark_published(&self.client().await?, id).await
+    }
+
+    async fn mark_unpublished(&self, id: i64) -> Result<(), StoreError> {
+        queries::mark_unpublished(&self.client().await?, id).await
+    }
+
+    async fn claim_for_republish(
+        &self,
+        unpublished_grace: Duration,
+        stale_after: Duration,
+        limit: i64,
+    ) -> Result<Vec<RepublishCandidate>, StoreError> {
+        queries::claim_for_republish(&self.client().await?, unpublished_grace, stale_after, limit)
+            .await
     }
 
     async fn unpublished(

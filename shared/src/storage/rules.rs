@@ -23,6 +23,15 @@ pub fn lease_end(
         .ok_or_else(|| StoreError::Invalid(format!("lease of {lease:?} is too long")))
 }
 
+/// Returns `now - span`, truncated to microseconds like every stored time.
+pub fn before(now: DateTime<Utc>, span: std::time::Duration) -> Result<DateTime<Utc>, StoreError> {
+    chrono::Duration::from_std(span)
+        .ok()
+        .and_then(|span| now.checked_sub_signed(span))
+        .map(|start| start.trunc_subsecs(6))
+        .ok_or_else(|| StoreError::Invalid(format!("interval of {span:?} is too long")))
+}
+
 /// Decides whether a row in this state may be claimed at `now`.
 ///
 /// Returns `None` when the claim may proceed, otherwise the outcome to report.

@@ -23,8 +23,8 @@ use rusqlite::{Connection, ErrorCode};
 
 use crate::model::{EventDetail, InsertOutcome, NewEvent, StoredEvent};
 use crate::storage::{
-    ClaimOutcome, Completion, EventFilter, EventPage, Failure, Statistics, Store, StoreError,
-    StoreOptions,
+    ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate, Statistics,
+    Store, StoreError, StoreOptions,
 };
 
 mod embedded {
@@ -235,6 +235,23 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn mark_unpublished(&self, id: i64) -> Result<(), StoreError> {
+        self.run(move |conn| queries::mark_unpublished(conn, id))
+            .await
+    }
+
+    async fn claim_for_republish(
+        &self,
+        unpublished_grace: Duration,
+        stale_after: Duration,
+        limit: i64,
+    ) -> Result<Vec<RepublishCandidate>, StoreError> {
+        self.run(move |conn| {
+            queries::claim_for_republish(conn, unpublished_grace, stale_after, limit)
+        })
+        .await
+    }
+
     async fn unpublished(
         &self,
         older_than: DateTime<Utc>,
@@ -342,6 +359,7 @@ mod tests {
             signature_key_id: None,
             provider_created_at: None,
             max_attempts: 3,
+            published: false,
         };
         let id = store.insert_event(&event).await.expect("insert").id();
         let detail = store.event_detail(id).await.expect("detail");

@@ -50,10 +50,20 @@ impl CounterVec {
     }
 
     fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter", self.name, self.help, self.name);
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} counter",
+            self.name, self.help, self.name
+        );
         let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         for (labels, value) in values.iter() {
-            let _ = writeln!(out, "{}{} {}", self.name, render_labels(labels, None), value);
+            let _ = writeln!(
+                out,
+                "{}{} {}",
+                self.name,
+                render_labels(labels, None),
+                value
+            );
         }
     }
 }
@@ -83,10 +93,20 @@ impl GaugeVec {
     }
 
     fn render(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} gauge", self.name, self.help, self.name);
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} gauge",
+            self.name, self.help, self.name
+        );
         let values = self.values.lock().unwrap_or_else(|e| e.into_inner());
         for (labels, value) in values.iter() {
-            let _ = writeln!(out, "{}{} {}", self.name, render_labels(labels, None), value);
+            let _ = writeln!(
+                out,
+                "{}{} {}",
+                self.name,
+                render_labels(labels, None),
+                value
+            );
         }
     }
 }
@@ -142,7 +162,11 @@ impl HistogramVec {
         for (labels, state) in values.iter() {
             for (count, bound) in state.buckets.iter().zip(LATENCY_BUCKETS) {
                 let le = bound.to_string();
-                let _ = writeln!(out, "{name}_bucket{} {count}", render_labels(labels, Some(&le)));
+                let _ = writeln!(
+                    out,
+                    "{name}_bucket{} {count}",
+                    render_labels(labels, Some(&le))
+                );
             }
             let all = render_labels(labels, Some("+Inf"));
             let _ = writeln!(out, "{name}_bucket{all} {}", state.count);
@@ -207,10 +231,7 @@ impl Metrics {
                 "payhook_processed_total",
                 "Processing attempts by provider and result.",
             ),
-            retries: CounterVec::new(
-                "payhook_retries_total",
-                "Retries scheduled, by delay tier.",
-            ),
+            retries: CounterVec::new("payhook_retries_total", "Retries scheduled, by delay tier."),
             dead_lettered: CounterVec::new(
                 "payhook_dead_lettered_total",
                 "Events that used every attempt and became dead.",

@@ -83,7 +83,11 @@ impl EmbeddedQueue {
     ) {
         tracing::debug!(worker, "embedded worker started");
         while !shutdown.is_cancelled() {
-            let claimed = match processor.store.claim_due(config.batch_size, config.lease).await {
+            let claimed = match processor
+                .store
+                .claim_due(config.batch_size, config.lease)
+                .await
+            {
                 Ok(claimed) => claimed,
                 Err(error) => {
                     tracing::warn!(worker, %error, "claiming due events failed; retrying");

@@ -53,6 +53,7 @@ impl Processor {
                 };
                 let summary = serde_json::json!({"paymentEvents": count}).to_string();
                 let completion = Completion {
+                    attempt: event.attempt_count,
                     payment_events,
                     logs: vec![log],
                     processed_payload: Some(summary),
@@ -79,6 +80,7 @@ impl Processor {
                     additional_data: Some(reason),
                 };
                 let completion = Completion {
+                    attempt: event.attempt_count,
                     payment_events: Vec::new(),
                     logs: vec![log],
                     processed_payload: Some(r#"{"ignored":true}"#.to_string()),
@@ -94,7 +96,10 @@ impl Processor {
 
     fn run_handler(&self, event: &StoredEvent) -> Result<Extraction, String> {
         let Some(handler) = self.handlers.get(&event.provider) else {
-            return Err(format!("no handler is configured for provider {:?}", event.provider));
+            return Err(format!(
+                "no handler is configured for provider {:?}",
+                event.provider
+            ));
         };
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
             handler.extract(&event.event_type, &event.raw_payload)
@@ -137,6 +142,7 @@ impl Processor {
             additional_data: Some(format!("attempt {attempt} of {}", event.max_attempts)),
         };
         let failure = Failure {
+            attempt,
             error_message: error.clone(),
             logs: vec![log],
             next_retry_at,

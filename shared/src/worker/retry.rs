@@ -49,7 +49,10 @@ mod tests {
             let delay = policy.delay(attempt);
             let full = Duration::from_secs(full);
             assert!(delay <= full, "attempt {attempt}: {delay:?} > {full:?}");
-            assert!(delay >= full / 2, "attempt {attempt}: {delay:?} < half of {full:?}");
+            assert!(
+                delay >= full / 2,
+                "attempt {attempt}: {delay:?} < half of {full:?}"
+            );
         }
     }
 }

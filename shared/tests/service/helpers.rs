@@ -76,7 +76,9 @@ pub async fn spawn_app(extra_args: &[&str]) -> TestApp {
         "text".to_string(),
     ];
     args.extend(extra_args.iter().map(|a| a.to_string()));
-    let settings = Cli::try_parse_from(args).expect("valid test settings").settings;
+    let settings = Cli::try_parse_from(args)
+        .expect("valid test settings")
+        .settings;
     let config = AppConfig::load(settings).expect("configuration");
 
     let public = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -100,21 +102,37 @@ pub async fn spawn_app(extra_args: &[&str]) -> TestApp {
 }
 
 /// Opens a second connection to a test database.
+#[allow(dead_code)]
 pub async fn open_store(url: &str) -> Arc<dyn Store> {
-    storage::connect(url, &StoreOptions::default()).await.unwrap()
+    storage::connect(url, &StoreOptions::default())
+        .await
+        .unwrap()
 }
 
 impl TestApp {
     /// Sends a request to the public listener.
-    pub async fn post_public(&self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> TestResponse {
+    pub async fn post_public(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> TestResponse {
         self.request("POST", self.public, path, headers, body).await
     }
 
     /// Posts `body` to the Stripe route signed with the test secret at the current time.
     pub async fn post_stripe(&self, body: &str) -> TestResponse {
-        let header = stripe_header(STRIPE_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
-        self.post_public("/api/webhooks/stripe", &[("stripe-signature", &header)], body.as_bytes())
-            .await
+        let header = stripe_header(
+            STRIPE_SECRET,
+            chrono::Utc::now().timestamp(),
+            body.as_bytes(),
+        );
+        self.post_public(
+            "/api/webhooks/stripe",
+            &[("stripe-signature", &header)],
+            body.as_bytes(),
+        )
+        .await
     }
 
     /// Sends a GET to the admin listener.
@@ -137,7 +155,9 @@ impl TestApp {
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
-        let request = builder.body(Full::new(Bytes::copy_from_slice(body))).unwrap();
+        let request = builder
+            .body(Full::new(Bytes::copy_from_slice(body)))
+            .unwrap();
         let response = self.client.request(request).await.expect("request sent");
         let status = response.status().as_u16();
         let headers = response.headers().clone();

@@ -21,13 +21,34 @@ async fn signature_failures_get_400_and_store_nothing() {
     let stale = stripe_header(STRIPE_SECRET, now - 301, body.as_bytes());
     let wrong_secret = stripe_header("whsec_someone_else", now, body.as_bytes());
     let v0_only = valid.replace("v1=", "v0=");
-    let cases: [(&str, Vec<(&str, &str)>, &str); 6] = [
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: [Case; 6] = [
         ("missing header", vec![], "missing_signature_header"),
-        ("malformed header", vec![("stripe-signature", "garbage")], "malformed_signature_header"),
-        ("wrong secret", vec![("stripe-signature", &wrong_secret)], "invalid_signature"),
-        ("stale timestamp", vec![("stripe-signature", &stale)], "timestamp_too_old"),
-        ("only v0", vec![("stripe-signature", &v0_only)], "no_supported_signature"),
-        ("tampered body", vec![("stripe-signature", &valid)], "invalid_signature"),
+        (
+            "malformed header",
+            vec![("stripe-signature", "garbage")],
+            "malformed_signature_header",
+        ),
+        (
+            "wrong secret",
+            vec![("stripe-signature", &wrong_secret)],
+            "invalid_signature",
+        ),
+        (
+            "stale timestamp",
+            vec![("stripe-signature", &stale)],
+            "timestamp_too_old",
+        ),
+        (
+            "only v0",
+            vec![("stripe-signature", &v0_only)],
+            "no_supported_signature",
+        ),
+        (
+            "tampered body",
+            vec![("stripe-signature", &valid)],
+            "invalid_signature",
+        ),
     ];
 
     for (name, headers, code) in cases {
@@ -36,7 +57,9 @@ async fn signature_failures_get_400_and_store_nothing() {
         } else {
             body.clone()
         };
-        let response = app.post_public("/api/webhooks/stripe", &headers, sent.as_bytes()).await;
+        let response = app
+            .post_public("/api/webhooks/stripe", &headers, sent.as_bytes())
+            .await;
         assert_eq!(response.status, 400, "{name}: {}", response.body);
         assert_eq!(response.json()["code"], code, "{name}");
         assert!(response.json()["detail"].is_string(), "{name}");
@@ -51,7 +74,9 @@ async fn unknown_provider_and_wrong_method() {
     let app = spawn_app(&[]).await;
 
     let unknown = app.post_public("/api/webhooks/nosuch", &[], b"{}").await;
-    let traversal = app.post_public("/api/webhooks/..%2fadmin", &[], b"{}").await;
+    let traversal = app
+        .post_public("/api/webhooks/..%2fadmin", &[], b"{}")
+        .await;
     let get = app
         .request("GET", app.public, "/api/webhooks/stripe", &[], b"")
         .await;
@@ -76,7 +101,11 @@ async fn verified_body_that_is_not_an_event_gets_400() {
     for (name, body) in cases {
         let header = stripe_header(STRIPE_SECRET, now, body);
         let response = app
-            .post_public("/api/webhooks/stripe", &[("stripe-signature", &header)], body)
+            .post_public(
+                "/api/webhooks/stripe",
+                &[("stripe-signature", &header)],
+                body,
+            )
             .await;
         assert_eq!(response.status, 400, "{name}: {}", response.body);
     }
@@ -143,7 +172,13 @@ async fn admin_token_is_enforced() {
 
     let without = app.get_admin("/api/webhooks/events/1").await;
     let wrong = app
-        .request("GET", app.admin, "/api/webhooks/events/1", &[("authorization", "Bearer nope")], b"")
+        .request(
+            "GET",
+            app.admin,
+            "/api/webhooks/events/1",
+            &[("authorization", "Bearer nope")],
+            b"",
+        )
         .await;
     let right = app
         .request(

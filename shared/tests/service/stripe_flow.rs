@@ -32,7 +32,8 @@ async fn signed_event_completes_with_exact_payment_row() {
     assert_eq!(payments[0]["orderId"], "ORD-SVC-1");
     let logs = detail["logs"].as_array().expect("logs");
     assert!(
-        logs.iter().any(|log| log["processingStep"] == "handler" && log["status"] == "success"),
+        logs.iter()
+            .any(|log| log["processingStep"] == "handler" && log["status"] == "success"),
         "{detail}"
     );
     app.stop().await;
@@ -51,8 +52,12 @@ async fn three_decimal_and_zero_decimal_amounts_are_exact() {
         .await
         .json();
 
-    let kwd = app.wait_for_status(kwd["id"].as_i64().unwrap(), "completed").await;
-    let jpy = app.wait_for_status(jpy["id"].as_i64().unwrap(), "completed").await;
+    let kwd = app
+        .wait_for_status(kwd["id"].as_i64().unwrap(), "completed")
+        .await;
+    let jpy = app
+        .wait_for_status(jpy["id"].as_i64().unwrap(), "completed")
+        .await;
     assert_eq!(kwd["paymentEvents"][0]["amount"], "5.120");
     assert_eq!(kwd["paymentEvents"][0]["amountMinor"], 5120);
     assert_eq!(kwd["paymentEvents"][0]["currency"], "KWD");
@@ -71,7 +76,12 @@ async fn raw_body_is_stored_byte_for_byte() {
 
     assert_eq!(response.status, 200, "{}", response.body);
     let id = response.json()["id"].as_i64().unwrap();
-    let detail = app.store.event_detail(id).await.unwrap().expect("stored row");
+    let detail = app
+        .store
+        .event_detail(id)
+        .await
+        .unwrap()
+        .expect("stored row");
     assert_eq!(detail.event.raw_payload.as_bytes(), body.as_bytes());
     app.stop().await;
 }
@@ -86,7 +96,10 @@ async fn unknown_event_type_completes_as_ignored() {
     let detail = app.wait_for_status(id, "completed").await;
     assert_eq!(detail["paymentEvents"].as_array().unwrap().len(), 0);
     let logs = detail["logs"].as_array().unwrap();
-    assert!(logs.iter().any(|log| log["status"] == "ignored"), "{detail}");
+    assert!(
+        logs.iter().any(|log| log["status"] == "ignored"),
+        "{detail}"
+    );
     app.stop().await;
 }
 
@@ -131,8 +144,16 @@ async fn concurrent_duplicates_store_one_row() {
         ids.insert(json["id"].as_i64().unwrap());
     }
 
-    assert_eq!(statuses.iter().filter(|s| *s == "accepted").count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| *s == "duplicate").count(), 19, "{statuses:?}");
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "accepted").count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| *s == "duplicate").count(),
+        19,
+        "{statuses:?}"
+    );
     assert_eq!(ids.len(), 1);
     let id = *ids.iter().next().unwrap();
     let detail = app.wait_for_status(id, "completed").await;
@@ -150,7 +171,11 @@ async fn failing_handler_retries_then_dies() {
     let detail = app.wait_for_status(id, "dead").await;
     assert_eq!(detail["attemptCount"], 2);
     assert!(
-        detail["errorMessage"].as_str().unwrap_or("").to_lowercase().contains("currency"),
+        detail["errorMessage"]
+            .as_str()
+            .unwrap_or("")
+            .to_lowercase()
+            .contains("currency"),
         "{detail}"
     );
     let failed_logs = detail["logs"]
@@ -166,7 +191,11 @@ async fn failing_handler_retries_then_dies() {
 
 #[tokio::test]
 async fn rotated_secrets_are_all_accepted() {
-    let app = spawn_app(&["--stripe-secrets", "whsec_payhook_service_test,whsec_rotated_new"]).await;
+    let app = spawn_app(&[
+        "--stripe-secrets",
+        "whsec_payhook_service_test,whsec_rotated_new",
+    ])
+    .await;
     let body = payment_intent_succeeded("evt_svc_rotate_01", 500, "gbp");
     let header = crate::helpers::stripe_header(
         "whsec_rotated_new",
@@ -175,7 +204,11 @@ async fn rotated_secrets_are_all_accepted() {
     );
 
     let response = app
-        .post_public("/api/webhooks/stripe", &[("Stripe-Signature", &header)], body.as_bytes())
+        .post_public(
+            "/api/webhooks/stripe",
+            &[("Stripe-Signature", &header)],
+            body.as_bytes(),
+        )
         .await;
 
     assert_eq!(response.status, 200, "{}", response.body);

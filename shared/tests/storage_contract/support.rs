@@ -88,6 +88,7 @@ pub fn new_event(provider: &str, event_id: &str) -> NewEvent {
         signature_key_id: Some("primary".to_string()),
         provider_created_at: None,
         max_attempts: 5,
+        published: false,
     }
 }
 
@@ -123,6 +124,7 @@ pub fn log(step: &str, status: &str) -> NewProcessingLog {
 
 pub fn completion(payments: Vec<NewPaymentEvent>) -> Completion {
     Completion {
+        attempt: 1,
         payment_events: payments,
         logs: vec![log("handler", "success"), log("persist", "success")],
         processed_payload: Some(r#"{"payments":1}"#.to_string()),

@@ -15,7 +15,8 @@ use crate::model::{
 use crate::storage::limits::{self, truncate_optional};
 use crate::storage::rules;
 use crate::storage::{
-    ClaimOutcome, Completion, EventFilter, EventPage, Failure, Statistics, StoreError,
+    ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate, Statistics,
+    StoreError,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -28,8 +29,10 @@ pub async fn insert_event(client: &Client, event: &NewEvent) -> Result<InsertOut
         .query_opt(
             "INSERT INTO webhook_events (event_id, provider, event_type, status, raw_payload, \
              signature, headers, source_ip, user_agent, attempt_count, max_attempts, \
-             created_at, updated_at, signature_verified, signature_key_id, provider_created_at) \
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, 0, $9, $10, $10, $11, $12, $13) \
+             created_at, updated_at, signature_verified, signature_key_id, provider_created_at, \
+             published_at) \
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, 0, $9, $10, $10, $11, $12, $13, \
+             CASE WHEN $14::boolean THEN $10::timestamptz END) \
              ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
             &[
                 &event.event_id,
@@ -45,6 +48,7 @@ pub async fn insert_event(client: &Client, event: &NewEvent) -> Result<InsertOut
                 &event.signature_verified,
                 &event.signature_key_id,
                 &event.provider_created_at,
+                &event.published,
             ],
         )
         .await
@@ -61,6 +65,55 @@ pub async fn insert_event(client: &Client, event: &NewEvent) -> Result<InsertOut
         .await
         .map_err(pg_error)?;
     Ok(InsertOutcome::Duplicate(existing.get(0)))
+}
+
+pub async fn mark_unpublished(client: &Client, id: i64) -> Result<()> {
+    let changed = client
+        .execute(
+            "UPDATE webhook_events SET published_at = NULL WHERE id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(pg_error)?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(id));
+    }
+    Ok(())
+}
+
+pub async fn claim_for_republish(
+    client: &Client,
+    unpublished_grace: std::time::Duration,
+    stale_after: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<RepublishCandidate>> {
+    let now = rules::now();
+    let grace_cutoff = rules::before(now, unpublished_grace)?;
+    let stale_cutoff = rules::before(now, stale_after)?;
+    let rows = client
+        .query(
+            "UPDATE webhook_events SET published_at = $1 \
+             WHERE id IN (SELECT id FROM webhook_events \
+                WHERE (status = 'pending' AND published_at IS NULL AND created_at < $2) \
+                   OR (published_at IS NOT NULL AND published_at < $3 AND ( \
+                          status = 'pending' \
+                       OR (status = 'failed' AND next_retry_at < $3) \
+                       OR (status = 'processing' AND locked_until < $1))) \
+                ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, provider, event_type, attempt_count",
+            &[&now, &grace_cutoff, &stale_cutoff, &limit.max(0)],
+        )
+        .await
+        .map_err(pg_error)?;
+    Ok(rows
+        .iter()
+        .map(|row| RepublishCandidate {
+            id: row.get(0),
+            provider: row.get(1),
+            event_type: row.get(2),
+            attempt_count: row.get(3),
+        })
+        .collect())
 }
 
 pub async fn mark_published(client: &Client, id: i64) -> Result<()> {
@@ -170,10 +223,10 @@ pub async fn claim_due(client: &Client, limit: i64, lease: Duration) -> Result<V
 
 /// Locks the row and returns its provider. Fails with `NotFound`, or with `Conflict` unless
 /// the row is processing.
-async fn lock_processing_row(tx: &Transaction<'_>, id: i64) -> Result<String> {
+async fn lock_processing_row(tx: &Transaction<'_>, id: i64, attempt: i32) -> Result<String> {
     let row = tx
         .query_opt(
-            "SELECT status, provider FROM webhook_events WHERE id = $1 FOR UPDATE",
+            "SELECT status, provider, attempt_count FROM webhook_events WHERE id = $1 FOR UPDATE",
             &[&id],
         )
         .await
@@ -185,6 +238,13 @@ async fn lock_processing_row(tx: &Transaction<'_>, id: i64) -> Result<String> {
             id,
             status,
             expected: "processing",
+        });
+    }
+    if row.get::<_, i32>(2) != attempt {
+        return Err(StoreError::Conflict {
+            id,
+            status,
+            expected: "processing under the same claim (the lease expired and it was claimed again)",
         });
     }
     Ok(row.get(1))
@@ -264,7 +324,7 @@ async fn insert_payment(
 pub async fn complete(client: &mut Client, id: i64, completion: &Completion) -> Result<()> {
     let now = rules::now();
     let tx = client.transaction().await.map_err(pg_error)?;
-    let provider = lock_processing_row(&tx, id).await?;
+    let provider = lock_processing_row(&tx, id, completion.attempt).await?;
     // Each row is checked just before its insert; any error drops `tx`, which rolls back
     // the rows already written.
     for log in &completion.logs {
@@ -287,7 +347,7 @@ pub async fn complete(client: &mut Client, id: i64, completion: &Completion) -> 
 pub async fn fail(client: &mut Client, id: i64, failure: &Failure) -> Result<()> {
     let now = rules::now();
     let tx = client.transaction().await.map_err(pg_error)?;
-    lock_processing_row(&tx, id).await?;
+    lock_processing_row(&tx, id, failure.attempt).await?;
     for log in &failure.logs {
         insert_log(&tx, id, log, now).await?;
     }

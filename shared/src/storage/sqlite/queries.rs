@@ -14,7 +14,8 @@ use crate::model::{
 use crate::storage::limits::{self, truncate_optional};
 use crate::storage::rules;
 use crate::storage::{
-    ClaimOutcome, Completion, EventFilter, EventPage, Failure, Statistics, StoreError,
+    ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate, Statistics,
+    StoreError,
 };
 
 type Result<T> = std::result::Result<T, SqlError>;
@@ -26,8 +27,10 @@ pub fn insert_event(conn: &mut Connection, event: &NewEvent) -> Result<InsertOut
         .query_row(
             "INSERT INTO webhook_events (event_id, provider, event_type, status, raw_payload, \
              signature, headers, source_ip, user_agent, attempt_count, max_attempts, \
-             created_at, updated_at, signature_verified, signature_key_id, provider_created_at) \
-             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?10, ?11, ?12, ?13) \
+             created_at, updated_at, signature_verified, signature_key_id, provider_created_at, \
+             published_at) \
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?10, ?11, ?12, ?13, \
+             CASE WHEN ?14 THEN ?10 END) \
              ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
             params![
                 event.event_id,
@@ -43,6 +46,7 @@ pub fn insert_event(conn: &mut Connection, event: &NewEvent) -> Result<InsertOut
                 event.signature_verified,
                 event.signature_key_id,
                 event.provider_created_at.map(rows::time),
+                event.published,
             ],
             |row| row.get(0),
         )
@@ -68,6 +72,58 @@ pub fn mark_published(conn: &mut Connection, id: i64) -> Result<()> {
         return Err(StoreError::NotFound(id).into());
     }
     Ok(())
+}
+
+pub fn mark_unpublished(conn: &mut Connection, id: i64) -> Result<()> {
+    let changed = conn.execute(
+        "UPDATE webhook_events SET published_at = NULL WHERE id = ?1",
+        params![id],
+    )?;
+    if changed == 0 {
+        return Err(StoreError::NotFound(id).into());
+    }
+    Ok(())
+}
+
+pub fn claim_for_republish(
+    conn: &mut Connection,
+    unpublished_grace: Duration,
+    stale_after: Duration,
+    limit: i64,
+) -> Result<Vec<RepublishCandidate>> {
+    let now = rules::now();
+    let grace_cutoff = rows::time(rules::before(now, unpublished_grace)?);
+    let stale_cutoff = rows::time(rules::before(now, stale_after)?);
+    let now = rows::time(now);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let candidates = {
+        let mut statement = tx.prepare(
+            "UPDATE webhook_events SET published_at = ?1 \
+             WHERE id IN (SELECT id FROM webhook_events \
+                WHERE (status = 'pending' AND published_at IS NULL AND created_at < ?2) \
+                   OR (published_at IS NOT NULL AND published_at < ?3 AND ( \
+                          status = 'pending' \
+                       OR (status = 'failed' AND next_retry_at < ?3) \
+                       OR (status = 'processing' AND locked_until < ?1))) \
+                ORDER BY id LIMIT ?4) \
+             RETURNING id, provider, event_type, attempt_count",
+        )?;
+        statement
+            .query_map(
+                params![now, grace_cutoff, stale_cutoff, limit.max(0)],
+                |row| {
+                    Ok(RepublishCandidate {
+                        id: row.get(0)?,
+                        provider: row.get(1)?,
+                        event_type: row.get(2)?,
+                        attempt_count: row.get(3)?,
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    tx.commit()?;
+    Ok(candidates)
 }
 
 pub fn unpublished(
@@ -158,15 +214,15 @@ pub fn claim_due(conn: &mut Connection, limit: i64, lease: Duration) -> Result<V
 
 /// Returns the row's provider. Fails with `NotFound`, or with `Conflict` unless the row is
 /// processing.
-fn processing_row(conn: &Connection, id: i64) -> Result<String> {
-    let row: Option<(String, String)> = conn
+fn processing_row(conn: &Connection, id: i64, attempt: i32) -> Result<String> {
+    let row: Option<(String, String, i32)> = conn
         .query_row(
-            "SELECT status, provider FROM webhook_events WHERE id = ?1",
+            "SELECT status, provider, attempt_count FROM webhook_events WHERE id = ?1",
             [id],
-            |row| Ok((row.get(0)?, row.get(1)?)),
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
         .optional()?;
-    let (status, provider) = row.ok_or(StoreError::NotFound(id))?;
+    let (status, provider, attempt_count) = row.ok_or(StoreError::NotFound(id))?;
     let status = EventStatus::parse(&status)
         .ok_or_else(|| StoreError::Backend(format!("unknown event status {status:?}")))?;
     if status != EventStatus::Processing {
@@ -174,6 +230,14 @@ fn processing_row(conn: &Connection, id: i64) -> Result<String> {
             id,
             status,
             expected: "processing",
+        }
+        .into());
+    }
+    if attempt_count != attempt {
+        return Err(StoreError::Conflict {
+            id,
+            status,
+            expected: "processing under the same claim (the lease expired and it was claimed again)",
         }
         .into());
     }
@@ -239,7 +303,7 @@ fn insert_payment(
 pub fn complete(conn: &mut Connection, id: i64, completion: &Completion) -> Result<()> {
     let now = rows::time(rules::now());
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let provider = processing_row(&tx, id)?;
+    let provider = processing_row(&tx, id, completion.attempt)?;
     // Each row is checked just before its insert; any error drops `tx`, which rolls back
     // the rows already written.
     for log in &completion.logs {
@@ -261,7 +325,7 @@ pub fn complete(conn: &mut Connection, id: i64, completion: &Completion) -> Resu
 pub fn fail(conn: &mut Connection, id: i64, failure: &Failure) -> Result<()> {
     let now = rows::time(rules::now());
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    processing_row(&tx, id)?;
+    processing_row(&tx, id, failure.attempt)?;
     for log in &failure.logs {
         insert_log(&tx, id, log, &now)?;
     }

@@ -37,6 +37,7 @@ pub async fn claim_outcomes_by_state(context: Context) {
     let dead_id = insert(store, "stripe", "evt_claim_dead").await;
     claim(store, dead_id).await;
     let dead = Failure {
+        attempt: 1,
         error_message: "handler rejected the payload".into(),
         logs: vec![log("handler", "failed")],
         next_retry_at: None,
@@ -49,6 +50,7 @@ pub async fn claim_outcomes_by_state(context: Context) {
     claim(store, later_id).await;
     let retry_at = micros(Utc::now() + chrono::Duration::minutes(10));
     let retry = Failure {
+        attempt: 1,
         error_message: "timeout".into(),
         logs: Vec::new(),
         next_retry_at: Some(retry_at),
@@ -138,6 +140,7 @@ pub async fn claim_due_skips_not_due_rows(context: Context) {
     let third = insert(store, "stripe", "evt_order_3").await;
     claim(store, waiting).await;
     let retry = Failure {
+        attempt: 1,
         error_message: "later".into(),
         logs: Vec::new(),
         next_retry_at: Some(Utc::now() + chrono::Duration::minutes(5)),
@@ -146,6 +149,7 @@ pub async fn claim_due_skips_not_due_rows(context: Context) {
     let due_soon = insert(store, "stripe", "evt_order_4").await;
     claim(store, due_soon).await;
     let past = Failure {
+        attempt: 1,
         error_message: "retry now".into(),
         logs: Vec::new(),
         next_retry_at: Some(Utc::now() - chrono::Duration::seconds(1)),

@@ -4,6 +4,7 @@ mod claim;
 mod insert;
 mod processing;
 mod queries;
+mod republish;
 mod values;
 
 use std::future::Future;
@@ -37,6 +38,9 @@ pub const ALL: &[(&str, Case)] = cases![
     queries::list_filters_and_pages,
     queries::statistics_count_and_durations,
     queries::unpublished_until_marked,
+    republish::stale_claim_cannot_complete,
+    republish::republish_picks_unpublished_and_stale,
+    republish::republish_skips_leased_and_future_retries,
     values::large_unicode_body_round_trips,
     values::amounts_stay_exact,
     values::timestamps_round_trip_microseconds,

@@ -110,6 +110,7 @@ pub async fn statistics_count_and_durations(context: Context) {
     let failed = insert(store, "stripe", "evt_stats_failed").await;
     claim(store, failed).await;
     let retry = Failure {
+        attempt: 1,
         error_message: "later".into(),
         logs: Vec::new(),
         next_retry_at: Some(Utc::now() + chrono::Duration::minutes(1)),
