@@ -93,13 +93,13 @@ impl RabbitConfig {
 /// Formats a tier delay for queue names and routing keys: `500ms`, `5s`, `2m`, `1h`.
 pub(crate) fn tier_label(delay: Duration) -> String {
     let millis = delay.as_millis();
-    if millis % 1000 != 0 {
+    if !millis.is_multiple_of(1000) {
         return format!("{millis}ms");
     }
     let seconds = delay.as_secs();
-    if seconds != 0 && seconds % 3600 == 0 {
+    if seconds != 0 && seconds.is_multiple_of(3600) {
         format!("{}h", seconds / 3600)
-    } else if seconds != 0 && seconds % 60 == 0 {
+    } else if seconds != 0 && seconds.is_multiple_of(60) {
         format!("{}m", seconds / 60)
     } else {
         format!("{seconds}s")
