@@ -149,3 +149,68 @@ async fn unbound_routing_key_returns_message() {
         .wait_for_depth(&topology.names.dead_queue, 20)
         .await;
 }
+
+#[tokio::test]
+async fn unreachable_broker_fails_fast() {
+    let Some(_url) = broker_url() else { return };
+    // Nothing listens on port 1 of the loopback address, so connecting is refused at once.
+    let mut config = payhook::queue::rabbitmq::RabbitConfig::new(payhook::secret::Secret::new(
+        "amqp://guest:guest@127.0.0.1:1/%2f",
+    ));
+    config.reconnect_initial_delay = std::time::Duration::from_secs(60);
+    let publisher = payhook::queue::rabbitmq::RabbitPublisher::new(config);
+    let sent = envelope(5, "stripe", "charge.refunded");
+
+    let first = publisher.publish(&sent).await;
+    let started = std::time::Instant::now();
+    let second = publisher.publish(&sent).await;
+
+    assert!(
+        matches!(first, Err(PublishError::Unavailable(_))),
+        "got {first:?}"
+    );
+    assert!(
+        matches!(second, Err(PublishError::Unavailable(_))),
+        "got {second:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(1),
+        "a publish during the backoff delay tried to connect again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_reconnects_after_connection_close() {
+    let Some(url) = broker_url() else { return };
+    let topology = TestTopology::new(url).await;
+    let connection_name = format!("{}-publisher", topology.config.connection_name);
+    topology
+        .publisher
+        .publish(&envelope(1, "stripe", "charge.refunded"))
+        .await
+        .expect("first publish failed");
+
+    let closed = crate::support::close_connections_named(&connection_name);
+    assert_eq!(
+        closed, 1,
+        "expected one publisher connection named {connection_name}"
+    );
+
+    // Publishes may fail until the client notices the close, but must succeed again soon.
+    let probe = envelope(2, "stripe", "charge.refunded");
+    let deadline = std::time::Instant::now() + DELIVERY_TIMEOUT;
+    let mut last_error = None;
+    let mut recovered = false;
+    while std::time::Instant::now() < deadline {
+        match topology.publisher.publish_dead(&probe, "probe").await {
+            Ok(()) => {
+                recovered = true;
+                break;
+            }
+            Err(error) => last_error = Some(error.to_string()),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(recovered, "publishing still fails: {last_error:?}");
+    topology.wait_for_depth(&topology.names.dead_queue, 1).await;
+}

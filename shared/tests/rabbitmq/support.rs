@@ -13,7 +13,7 @@ use payhook::queue::Envelope;
 use payhook::queue::rabbitmq::{QueueDepth, RabbitConfig, RabbitPublisher, TopologyNames};
 use payhook::secret::Secret;
 
-/// Longest wait for a message to arrive or a queue to reach an expected depth.
+/// Maximum wait for a message to arrive or a queue to reach an expected depth.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
 /// Interval between two checks of a polled condition.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -95,7 +95,7 @@ impl TestTopology {
             .messages
     }
 
-    /// Waits until `queue` holds exactly `expected` ready messages.
+    /// Waits until `queue` contains exactly `expected` ready messages.
     pub async fn wait_for_depth(&self, queue: &str, expected: u32) {
         let deadline = Instant::now() + DELIVERY_TIMEOUT;
         loop {
@@ -159,8 +159,8 @@ impl Drop for TestTopology {
     }
 }
 
-/// Checks `condition` every [`POLL_INTERVAL`] until it holds or `timeout` passes, and
-/// returns whether it held.
+/// Checks `condition` every [`POLL_INTERVAL`] until it returns true or `timeout`
+/// passes, and returns whether it did.
 pub async fn poll_until<F, Fut>(timeout: Duration, mut condition: F) -> bool
 where
     F: FnMut() -> Fut,

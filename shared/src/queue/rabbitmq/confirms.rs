@@ -6,9 +6,11 @@
 //! returned message can therefore arrive on another publish's `Confirmation::Ack(Some(_))`.
 //! Every publish gets a unique `message_id`, and every returned message is filed under its
 //! id in a [`ConfirmBook`]. A publish reads its own entry only after every earlier publish
-//! on the channel has filed its outcome. The broker sends `basic.return` before the ack of
-//! the same message, so the return is always handed to a confirm with the same or an
-//! earlier delivery tag.
+//! on the channel has filed its outcome. RabbitMQ sends `basic.return` before the ack of the
+//! same message, so the return goes to a confirm resolved no later than the message's own.
+//!
+//! NOTE: a `multiple` ack that also covers later tags could hand the return to a later
+//! publish, which this ordering does not catch. The tests never saw it on RabbitMQ 3.10.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};

@@ -115,9 +115,12 @@ mod tests {
 
         let delays: Vec<Duration> = (0..5).map(|_| backoff.next_delay()).collect();
 
-        assert!(delays[0] >= Duration::from_millis(100) && delays[0] <= Duration::from_millis(120));
-        assert!(delays[1] >= Duration::from_millis(200) && delays[1] <= Duration::from_millis(240));
-        assert!(delays[2] >= Duration::from_millis(400) && delays[2] <= Duration::from_millis(480));
+        assert!(delays[0] >= Duration::from_millis(100), "{delays:?}");
+        assert!(delays[0] <= Duration::from_millis(120), "{delays:?}");
+        assert!(delays[1] >= Duration::from_millis(200), "{delays:?}");
+        assert!(delays[1] <= Duration::from_millis(240), "{delays:?}");
+        assert!(delays[2] >= Duration::from_millis(400), "{delays:?}");
+        assert!(delays[2] <= Duration::from_millis(480), "{delays:?}");
         assert_eq!(delays[3], Duration::from_millis(500));
         assert_eq!(delays[4], Duration::from_millis(500));
 

@@ -46,7 +46,7 @@ pub struct Delivery {
     pub timestamp: Option<u64>,
 }
 
-/// How the consumer settles a delivery after the handler returns.
+/// Settlement of a delivery, returned by the handler.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Processing is finished (or the event was a duplicate): ack.
@@ -103,7 +103,11 @@ impl RabbitConsumer {
 
     /// Runs `handler` for every delivery until `shutdown` is cancelled. Up to `prefetch`
     /// handlers run at once, each in its own task, so a panic fails only its message, which
-    /// goes to the dead-letter queue. On shutdown the consumer is cancelled, running handlers
+    /// goes to the dead-letter queue.
+    ///
+    /// NOTE: handlers are not time-boxed here. A handler that runs longer than the broker's
+    /// `consumer_timeout` (30 min by default) makes the broker close the channel. The
+    /// consumer then starts again and the message is redelivered. On shutdown the consumer is cancelled, running handlers
     /// finish and settle their messages, and the connection is closed.
     pub async fn run<H, F>(&self, handler: H, shutdown: CancellationToken)
     where

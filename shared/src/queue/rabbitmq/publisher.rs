@@ -14,7 +14,7 @@ use super::message::{encode_envelope, publish_properties};
 use super::topology::{DEAD_ROUTING_KEY, TopologyNames, WORK_ROUTING_KEY, declare_topology};
 use crate::queue::{Envelope, PublishError, Publisher};
 
-/// Longest dead-letter reason stored in a header, in bytes. Longer reasons are cut.
+/// Maximum length of the dead-letter reason header, in bytes. Longer reasons are cut.
 const MAX_REASON_BYTES: usize = 1024;
 
 /// Publishes envelopes to RabbitMQ with publisher confirms and `mandatory` routing.
@@ -22,8 +22,9 @@ const MAX_REASON_BYTES: usize = 1024;
 /// Cloning is cheap, and all clones share one connection and one channel, on which many
 /// publishes can wait for their confirms at the same time. When the connection or channel
 /// is closed, the next publish reconnects. While the broker stays unreachable, publishes fail
-/// with [`PublishError::Unavailable`] right away until the backoff delay has passed, so that
-/// callers never wait longer than one connection attempt.
+/// with [`PublishError::Unavailable`] right away until the backoff delay has passed. A caller
+/// waits at most for one connection attempt in progress (`connect_timeout`), then for its
+/// confirm (`confirm_timeout`) and the confirms of publishes sent before it.
 #[derive(Clone)]
 pub struct RabbitPublisher {
     inner: Arc<Inner>,

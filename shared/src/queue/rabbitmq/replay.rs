@@ -6,6 +6,10 @@
 //! do not match, matches beyond the limit, and every message of a dry run stay unacked until
 //! the scan ends, so `basic.get` never returns them twice. They are then requeued with one
 //! `basic.nack(multiple, requeue)`.
+//!
+//! NOTE: only tested on RabbitMQ 3.10. Quorum queues of RabbitMQ 4.x have a default delivery
+//! limit of 20, and depending on the version a requeue counts as a delivery, so many dry runs
+//! over the same quorum dead-letter queue could make the broker drop its messages there.
 
 use std::time::Duration;
 
@@ -20,7 +24,7 @@ use super::message::{
 use super::publisher::RabbitPublisher;
 use crate::queue::{Envelope, Publisher};
 
-/// Which dead letters to replay. Every field that is set must match.
+/// Filter selecting the dead letters to replay. Every field that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReplayFilter {
     pub provider: Option<String>,

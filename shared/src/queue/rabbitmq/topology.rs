@@ -3,7 +3,7 @@
 //! Layout for prefix `p`:
 //! - `p.events`: durable topic exchange that every publish goes to.
 //! - `p.work` bound with `work`: the queue workers consume.
-//! - `p.retry.<delay>` bound with `retry.<delay>`, one per delay tier: nobody consumes them.
+//! - `p.retry.<delay>` bound with `retry.<delay>`, one per delay tier, which no consumer reads.
 //!   A queue-level `x-message-ttl` expires each message after the tier's delay, and the
 //!   queue dead-letters it to `p.events` with routing key `work`. One TTL per queue keeps
 //!   expiry in order, because RabbitMQ expires messages only at the head of a queue.
