@@ -1,6 +1,8 @@
 //! The message envelope and the queues that carry event ids from ingest to workers.
 //! Queues know row ids, never payload contents.
 
+pub mod rabbitmq;
+
 use std::time::Duration;
 
 use async_trait::async_trait;
