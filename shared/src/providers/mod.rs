@@ -1,7 +1,14 @@
 //! Provider protocols as pure functions: signature verification over raw bytes and payment
 //! extraction from verified JSON. Nothing here does I/O.
 
+pub mod standard;
 pub mod stripe;
+
+mod config_error;
+pub(crate) mod headers;
+pub(crate) mod signing;
+
+pub use config_error::ConfigError;
 
 use std::sync::Arc;
 
