@@ -1,6 +1,7 @@
 //! Provider protocols as pure functions: signature verification over raw bytes and payment
 //! extraction from verified JSON. Nothing here does I/O.
 
+pub mod hmac;
 pub mod standard;
 pub mod stripe;
 

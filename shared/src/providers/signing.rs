@@ -64,7 +64,7 @@ pub(crate) fn encode_hex(bytes: &[u8]) -> String {
 /// Decodes hex in either case; `None` for odd lengths or non-hex characters.
 pub(crate) fn decode_hex(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return None;
     }
     bytes
