@@ -2,6 +2,7 @@
 //! extraction from verified JSON. Nothing here does I/O.
 
 pub mod hmac;
+pub mod paypal;
 pub mod standard;
 pub mod stripe;
 

@@ -1,0 +1,18 @@
+//! PayPal: webhook verification with PayPal's signing certificate or through PayPal's
+//! verification API.
+
+pub mod cache;
+pub mod certs;
+pub mod client;
+mod identity;
+pub mod message;
+pub mod policy;
+pub mod postback;
+pub mod signature;
+
+pub use certs::{CertError, TrustStore};
+pub use client::{FetchError, HttpsClient, Resolver};
+pub use message::signed_message;
+pub use policy::{CertUrlPolicy, PayPalMode};
+pub use postback::{PayPalPostbackSettings, PayPalPostbackVerifier};
+pub use signature::{PayPalSettings, PayPalVerifier};
