@@ -42,7 +42,8 @@ async fn certificate_fetched_once_then_cached() {
     let first = verify_at(&verifier, &headers, BODY, now()).await;
     let second = verify_at(&verifier, &headers, BODY, now()).await;
 
-    assert!(first.is_ok() && second.is_ok(), "{first:?} {second:?}");
+    assert!(first.is_ok(), "{first:?}");
+    assert!(second.is_ok(), "{second:?}");
     assert_eq!(server.recorded().len(), 1);
 }
 
@@ -259,7 +260,7 @@ async fn slow_certificate_host_times_out() {
     let pki = Pki::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    // Accepts connections and never answers.
+    // Accepts connections and never sends a byte.
     let silent = tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((tcp, _)) = listener.accept().await {

@@ -15,7 +15,7 @@ const CLIENT_ID: &str = "ph-client-id";
 const CLIENT_SECRET: &str = "ph-client-secret";
 const TOKEN: &str = "A21AA-ph-test-token";
 
-/// Stands in for PayPal's API: issues a token for the right credentials and answers
+/// Stands in for PayPal's API: issues a token for the right credentials and returns
 /// SUCCESS only when the bearer token is right and the request carries the raw event.
 fn paypal_api(request: &Recorded) -> (StatusCode, String) {
     let basic = format!(
@@ -118,7 +118,8 @@ async fn postback_token_reused() {
     let first = verify_at(&verifier, &headers, BODY, now()).await;
     let second = verify_at(&verifier, &headers, BODY, now()).await;
 
-    assert!(first.is_ok() && second.is_ok());
+    assert!(first.is_ok(), "{first:?}");
+    assert!(second.is_ok(), "{second:?}");
     let token_requests = server
         .recorded()
         .iter()

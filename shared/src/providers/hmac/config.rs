@@ -14,7 +14,7 @@ pub struct HmacProviderConfig {
     pub payment: Option<HmacPaymentMapping>,
 }
 
-/// How a provider signs its webhooks with a shared secret.
+/// A provider's HMAC signature scheme.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HmacSchemeConfig {
@@ -28,7 +28,7 @@ pub struct HmacSchemeConfig {
     pub algorithm: Algorithm,
     /// Encoding of the signature value.
     pub encoding: Encoding,
-    /// How the configured secret text turns into HMAC key bytes.
+    /// Conversion of the configured secret text into HMAC key bytes.
     #[serde(default)]
     pub key_encoding: KeyEncoding,
     /// Signed message template: `{body}`, `{timestamp}`, `{url}` and `{header:NAME}` parts
@@ -92,7 +92,7 @@ pub enum Encoding {
     Base64,
 }
 
-/// How a configured secret becomes key bytes.
+/// Conversion of a configured secret into key bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KeyEncoding {

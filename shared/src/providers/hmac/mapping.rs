@@ -42,7 +42,7 @@ pub struct HmacPaymentMapping {
     pub status_values: BTreeMap<String, String>,
 }
 
-/// How the amount is written.
+/// Representation of the amount.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AmountFormat {

@@ -46,8 +46,8 @@ pub(crate) fn from_iso_minor(minor: i64, code: &str) -> Result<Money, MoneyError
     })
 }
 
-/// Parses a plain decimal string in major units (`19.99`, `-5`, `0.500`); rejects exponents,
-/// signs other than a leading `-`, spaces, and more decimals than the currency has.
+/// Parses a plain decimal string in major units (`19.99`, `-5`, `0.500`). Exponents, signs
+/// other than a leading `-`, spaces and more decimals than the currency has are rejected.
 pub(crate) fn parse_decimal(value: &str, code: &str) -> Result<Money, MoneyError> {
     let currency = Currency::parse(code)?;
     let exponent = iso_exponent(currency)?;

@@ -1,5 +1,5 @@
-//! Where an event's id, type or time is read from: a JSON pointer, a header, or a digest
-//! of the body.
+//! Sources of an event's id, type or time: a JSON pointer, a header, or a digest of the
+//! body.
 
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderName};
@@ -16,7 +16,7 @@ pub(crate) enum ValueSource {
     Pointer(String),
     /// A request header.
     Header(HeaderName),
-    /// The hex SHA-256 of the raw body, for providers whose events carry no id; retries of
+    /// The hex SHA-256 of the raw body, for providers whose events carry no id. Retries of
     /// one event carry the same body, so they get the same id.
     BodySha256,
 }

@@ -16,7 +16,7 @@ use crate::providers::{
 };
 use crate::secret::Secret;
 
-/// Where the signed timestamp comes from.
+/// Source of the signed timestamp.
 #[derive(Debug)]
 enum TimestampSource {
     None,

@@ -11,7 +11,7 @@ use x509_parser::time::ASN1Time;
 
 use crate::providers::ConfigError;
 
-/// Longest chain walked from the leaf to a trust anchor.
+/// Maximum number of issuers walked from the leaf to a trust anchor.
 const MAX_CHAIN_DEPTH: usize = 6;
 
 /// CA certificates a PayPal signing certificate must chain to.

@@ -24,7 +24,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cap on a response body; PayPal certificate chains are a few KiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
-/// How host names become socket addresses.
+/// Host name resolution strategy.
 #[derive(Debug, Clone, Default)]
 pub enum Resolver {
     /// The system resolver.

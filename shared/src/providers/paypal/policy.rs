@@ -1,7 +1,7 @@
 //! Which certificate URLs a PayPal verifier may fetch, checked before any network request.
 //!
 //! PayPal sends the URL of its signing certificate in the `PAYPAL-CERT-URL` header, so the
-//! URL is chosen by whoever sends the request. Fetching it unchecked would let anyone make
+//! sender of the request chooses it. Fetching it unchecked would let anyone make
 //! payhook request arbitrary URLs (SSRF) and sign with a key of their own.
 
 use serde::Deserialize;
@@ -44,7 +44,7 @@ impl PayPalMode {
 /// The path every PayPal certificate URL starts with.
 pub const CERT_PATH_PREFIX: &str = "/v1/notifications/certs/";
 
-/// Longest certificate URL accepted; PayPal's own API limits `cert_url` to 500 characters.
+/// Maximum certificate URL length, the limit PayPal's API sets for `cert_url`.
 const MAX_URL_LEN: usize = 500;
 
 /// Allowed certificate URLs: `https://<allowed host>[:port]/v1/notifications/certs/<name>`.

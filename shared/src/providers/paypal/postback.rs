@@ -2,7 +2,7 @@
 //! verify-webhook-signature` with an OAuth2 client-credentials token.
 //!
 //! PayPal recomputes the CRC-32 from the `webhook_event` it receives, so the raw body is
-//! spliced into the request JSON byte for byte; re-serializing it (key order, `1.0` → `1`,
+//! spliced into the request JSON byte for byte. Re-serializing it (key order, `1.0` → `1`,
 //! escapes) would make genuine events fail.
 
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ use crate::providers::{
 };
 use crate::secret::Secret;
 
-/// A token is renewed this long before PayPal says it expires.
+/// Time before the token's stated expiry at which a new token is requested.
 const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 
 /// Settings of a [`PayPalPostbackVerifier`].
