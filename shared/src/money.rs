@@ -50,6 +50,18 @@ impl Money {
         })
     }
 
+    /// Builds an amount from integer minor units in the currency's ISO 4217 exponent, for
+    /// providers that send minor units without Stripe's exceptions.
+    pub fn from_iso_minor(minor: i64, code: &str) -> Result<Money, MoneyError> {
+        let currency = Currency::parse(code)?;
+        let exponent = iso_exponent(currency)?;
+        Ok(Money {
+            minor,
+            currency,
+            exponent,
+        })
+    }
+
     /// Parses a decimal string in major units, as PayPal sends it (`"19.99"`, `"-0.99"`).
     ///
     /// Accepts only `-?[0-9]+(\.[0-9]+)?`: no exponent, sign `+`, spaces, grouping or

@@ -1,13 +1,19 @@
 //! Provider protocols as pure functions: signature verification over raw bytes and payment
 //! extraction from verified JSON. Nothing here does I/O.
 
+pub mod hmac;
 pub mod paypal;
 pub mod registry;
+pub mod standard;
 pub mod stripe;
 
+mod config_error;
+pub(crate) mod headers;
 mod metadata;
 mod payload;
+pub(crate) mod signing;
 
+pub use config_error::ConfigError;
 pub use registry::build;
 
 use std::sync::Arc;
