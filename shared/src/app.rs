@@ -58,6 +58,21 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
+/// Logs the mode, the database kind and the enabled provider routes; never credentials.
+pub fn log_startup(mode: &str, settings: &Settings, providers: &[Provider]) {
+    let url = settings.database_url();
+    let database = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme)
+        .filter(|scheme| !scheme.contains(['=', ';', ' ']))
+        .unwrap_or("mssql (connection string)");
+    let routes: Vec<String> = providers
+        .iter()
+        .map(|p| format!("/api/webhooks/{}", p.name))
+        .collect();
+    tracing::info!(mode, database, routes = ?routes, "payhook starting");
+}
+
 /// Addresses the listeners are bound to.
 #[derive(Debug, Clone, Copy)]
 pub struct BoundAddresses {
@@ -76,6 +91,7 @@ pub async fn run_embedded(
     let settings = &config.settings;
     let store = open_store(settings).await?;
     let providers = providers::build(&config)?;
+    log_startup("embedded", settings, &providers);
     let metrics = Arc::new(Metrics::new());
     let queue = EmbeddedQueue::default();
 
