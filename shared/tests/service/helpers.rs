@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 /// Signing secret configured in every test service.
 pub const STRIPE_SECRET: &str = "whsec_payhook_service_test";
 
-/// Longest time a test waits for asynchronous processing.
+/// Maximum time a test waits for asynchronous processing.
 pub const PROCESSING_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
@@ -207,7 +207,7 @@ pub fn stripe_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
     sign_header(&Secret::new(secret), timestamp, body)
 }
 
-/// A `payment_intent.succeeded` event in the current API shape.
+/// Builds a `payment_intent.succeeded` event in the current API shape.
 pub fn payment_intent_succeeded(event_id: &str, amount: i64, currency: &str) -> String {
     serde_json::json!({
         "id": event_id,

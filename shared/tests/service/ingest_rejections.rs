@@ -89,7 +89,7 @@ async fn unknown_provider_and_wrong_method() {
 }
 
 #[tokio::test]
-async fn verified_body_that_is_not_an_event_gets_400() {
+async fn non_event_body_gets_400() {
     let app = spawn_app(&[]).await;
     let now = chrono::Utc::now().timestamp();
     let cases: [(&str, &[u8]); 3] = [
