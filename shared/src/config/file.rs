@@ -61,7 +61,7 @@ pub struct StripeEndpoint {
     pub tolerance_seconds: Option<u64>,
 }
 
-/// How a PayPal route checks signatures.
+/// Signature verification method of a PayPal route.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PayPalVerification {

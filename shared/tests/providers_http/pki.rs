@@ -1,8 +1,8 @@
 //! A test CA, PayPal's message-signing certificate for the sandbox name, and a stand-in
 //! HTTPS server on 127.0.0.1 for PayPal's certificate host and API.
 //!
-//! The signing key is the RSA test key of the PayPal verifier tests (ring cannot generate
-//! RSA keys); the CA and TLS keys are ECDSA keys generated per run.
+//! The signing key is the RSA test key of the PayPal verifier tests, because ring cannot
+//! generate RSA keys. The CA and TLS keys are ECDSA keys generated per run.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -34,7 +34,7 @@ const LEAF_KEY_PEM: &str = include_str!("../paypal/leaf-key.pem");
 /// The name PayPal's sandbox signing certificate is issued to.
 pub const SANDBOX_CERT_NAME: &str = "messageverificationcerts.sandbox.paypal.com";
 
-/// Host names the stand-in server answers for. `attacker.example` is served too, so only
+/// Host names the stand-in server's TLS certificate covers and the resolver maps to it. `attacker.example` is served too, so only
 /// the certificate URL policy can keep the verifier from fetching it.
 const SERVED_HOSTS: &[&str] = &[
     "api.sandbox.paypal.com",

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// Longest time a test waits for asynchronous processing.
+/// Maximum time a test waits for asynchronous processing.
 const PROCESSING_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Parser)]
@@ -27,7 +27,7 @@ struct Cli {
     settings: Settings,
 }
 
-/// A running service with its own directory for the database and the config file.
+/// A running service. Its database and config file live in a directory the caller owns.
 pub struct TestApp {
     public: SocketAddr,
     admin: SocketAddr,

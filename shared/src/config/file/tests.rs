@@ -171,3 +171,43 @@ fn unset_secrets_env_is_an_error() {
         "{error}"
     );
 }
+
+/// Returns the body of every ```toml block of a Markdown text.
+fn toml_blocks(markdown: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```toml") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    blocks
+}
+
+#[test]
+fn documented_examples_parse() {
+    let guide = include_str!("../../../../docs/PROVIDERS.md");
+
+    let blocks = toml_blocks(guide);
+
+    assert_eq!(blocks.len(), 4);
+    for block in &blocks {
+        if let Err(error) = FileConfig::parse(block) {
+            panic!("{error}\n{block}");
+        }
+    }
+    let full = FileConfig::parse(blocks.last().unwrap()).unwrap();
+    assert_eq!(full.stripe.unwrap().endpoints.len(), 1);
+    assert_eq!(full.paypal.len(), 2);
+    assert_eq!(full.standard_webhooks.len(), 1);
+    assert_eq!(full.hmac.len(), 2);
+}

@@ -41,7 +41,7 @@ pub(super) fn add_stripe(
             .with_context(|| format!("{source}: invalid Stripe configuration"))?;
         routes.add("stripe", stripe_provider("stripe".to_string(), verifier));
     } else if endpoints.is_empty() {
-        tracing::warn!("no Stripe signing secret configured; /api/webhooks/stripe answers 404");
+        tracing::warn!("no Stripe signing secret configured; /api/webhooks/stripe returns 404");
     }
 
     for (index, endpoint) in endpoints.iter().enumerate() {

@@ -68,7 +68,7 @@ pub fn build_with(config: &AppConfig, options: &BuildOptions) -> anyhow::Result<
     builtin::add_hmac(config, &lookup, &mut routes)?;
     let providers = routes.into_providers();
     if providers.is_empty() {
-        tracing::warn!("no provider is configured; every webhook route answers 404");
+        tracing::warn!("no provider is configured; every webhook route returns 404");
     }
     Ok(providers)
 }
