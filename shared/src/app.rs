@@ -88,9 +88,21 @@ pub async fn run_embedded(
     admin: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let providers = providers::build(&config)?;
+    run_embedded_with_providers(config, providers, public, admin, shutdown).await
+}
+
+/// Runs [`run_embedded`] with providers built by the caller, e.g. with
+/// [`providers::registry::build_with`] and replaced network access.
+pub async fn run_embedded_with_providers(
+    config: AppConfig,
+    providers: Vec<Provider>,
+    public: TcpListener,
+    admin: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let settings = &config.settings;
     let store = open_store(settings).await?;
-    let providers = providers::build(&config)?;
     log_startup("embedded", settings, &providers);
     let metrics = Arc::new(Metrics::new());
     let queue = EmbeddedQueue::default();

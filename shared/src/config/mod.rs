@@ -48,6 +48,8 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
     #[error("cannot read {path}: {reason}")]
     File { path: PathBuf, reason: String },
+    #[error("environment variable {name} is unset or holds no secret")]
+    EmptyEnv { name: String },
 }
 
 /// Settings read from flags and environment variables.
@@ -154,6 +156,37 @@ pub struct Settings {
     /// Log format: auto (JSON unless on a terminal), json or text.
     #[arg(long, env = "PAYHOOK_LOG_FORMAT", value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
+
+    /// PayPal webhook id (the 1 to 50 letters and digits PayPal shows for the webhook).
+    /// Enables the `paypal` route with certificate verification against the system roots;
+    /// use a `[[paypal]]` section of the config file for anything else.
+    #[arg(long, env = "PAYHOOK_PAYPAL_WEBHOOK_ID")]
+    pub paypal_webhook_id: Option<String>,
+
+    /// PayPal environment of PAYHOOK_PAYPAL_WEBHOOK_ID: live or sandbox. It decides which
+    /// certificate hosts and certificate names are accepted.
+    #[arg(
+        long,
+        env = "PAYHOOK_PAYPAL_MODE",
+        value_parser = ["live", "sandbox"],
+        default_value = "live"
+    )]
+    pub paypal_mode: String,
+
+    /// Comma-separated Standard Webhooks secrets (`whsec_` + base64; several during
+    /// rotation). Enables the `standard` route with a 300 s timestamp tolerance.
+    #[arg(
+        long,
+        env = "PAYHOOK_STANDARD_WEBHOOKS_SECRETS",
+        value_delimiter = ',',
+        value_parser = parse_secret,
+        hide_env_values = true
+    )]
+    pub standard_webhooks_secrets: Vec<Secret>,
+}
+
+fn parse_secret(value: &str) -> Result<Secret, String> {
+    Ok(Secret::new(value.trim()))
 }
 
 impl Settings {
