@@ -73,9 +73,21 @@ pub async fn run_embedded(
     admin: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let providers = providers::build(&config)?;
+    run_embedded_with_providers(config, providers, public, admin, shutdown).await
+}
+
+/// Runs like [`run_embedded`] with `providers` in place of the configured ones, for
+/// programs that embed payhook with verifiers or handlers of their own.
+pub async fn run_embedded_with_providers(
+    config: AppConfig,
+    providers: Vec<Provider>,
+    public: TcpListener,
+    admin: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let settings = &config.settings;
     let store = open_store(settings).await?;
-    let providers = providers::build(&config)?;
     let metrics = Arc::new(Metrics::new());
     let queue = EmbeddedQueue::default();
 
