@@ -17,7 +17,7 @@ use payhook::model::StoredEvent;
 use payhook::providers::stripe::sign_header;
 use payhook::providers::{ExtractError, Extraction, Handler, Provider};
 use payhook::secret::Secret;
-use payhook::storage::{ClaimOutcome, Store, StoreOptions};
+use payhook::storage::{ClaimOutcome, Store};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -192,14 +192,6 @@ pub async fn spawn_app(database_url: &str, options: Options) -> TestApp {
     }
 }
 
-/// Opens a separate store on the service's database.
-#[allow(dead_code)]
-pub async fn open_store(url: &str) -> Arc<dyn Store> {
-    payhook::storage::connect(url, &StoreOptions::default())
-        .await
-        .unwrap()
-}
-
 impl TestApp {
     pub fn set_handler(&self, mode: HandlerMode) {
         *self.mode.lock().unwrap() = mode;
@@ -334,7 +326,7 @@ impl Drop for TestApp {
     }
 }
 
-/// A `payment_intent.succeeded` event with one payment.
+/// Returns a `payment_intent.succeeded` event with one payment.
 pub fn payment_succeeded(event_id: &str, amount: i64, currency: &str) -> String {
     serde_json::json!({
         "id": event_id,
@@ -360,7 +352,7 @@ pub fn payment_succeeded(event_id: &str, amount: i64, currency: &str) -> String 
     .to_string()
 }
 
-/// A `customer.created` event, which carries no payment and completes as ignored.
+/// Returns a `customer.created` event, which carries no payment and completes as ignored.
 pub fn customer_created(event_id: &str) -> String {
     serde_json::json!({
         "id": event_id,

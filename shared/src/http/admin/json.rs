@@ -165,7 +165,7 @@ impl From<&Statistics> for StatisticsJson {
 }
 
 /// Returns `part / total` as a percentage rounded half up to two decimals. The rounding
-/// happens on integers (hundredths of a percent); only the final value is a float, which
+/// happens on integers, in hundredths of a percent. Only the final value is a float, and it
 /// serializes to the shortest decimal that reads back as it, such as `96.67`.
 pub fn success_rate(part: i64, total: i64) -> Option<f64> {
     if total <= 0 {

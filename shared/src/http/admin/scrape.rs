@@ -46,7 +46,7 @@ impl AdminApi {
             return;
         }
         // NOTE: statistics also computes processing-time percentiles over every completed
-        // row, so on a large table this query is not cheap; the cache bounds how often it
+        // row, so on a large table this query is not cheap. The cache bounds how often it
         // runs, whatever the scrape interval.
         match self.store.statistics(&EventFilter::default()).await {
             Ok(statistics) => {

@@ -11,7 +11,7 @@ function $(id) {
   return document.getElementById(id);
 }
 
-// Builds an element; `children` are nodes or values shown as text.
+// Builds an element whose children are nodes or values shown as text.
 function el(tag, className, ...children) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -148,6 +148,7 @@ async function openEvent(id) {
   const detail = await api("GET", "/api/webhooks/events/" + encodeURIComponent(id));
   state.selectedId = detail.id;
   $("detail-title").textContent = "Event " + detail.id;
+
   const fields = $("detail-fields");
   fields.replaceChildren();
   field(fields, "Event id", detail.eventId);
@@ -163,6 +164,7 @@ async function openEvent(id) {
   field(fields, "Next retry", formatTime(detail.nextRetryAt));
   field(fields, "Signature key", detail.signatureKeyId || "");
   field(fields, "Source IP", detail.sourceIp || "");
+
   $("detail-logs").replaceChildren(
     ...detail.logs.map((log) =>
       el(
@@ -178,6 +180,7 @@ async function openEvent(id) {
       ),
     ),
   );
+
   $("detail-payments").replaceChildren(
     ...detail.paymentEvents.map((payment) =>
       el(
@@ -196,6 +199,7 @@ async function openEvent(id) {
       ),
     ),
   );
+
   $("detail-payload").hidden = true;
   $("detail-payload").textContent = "";
   $("replay-event").disabled = detail.status === "processing";
