@@ -92,8 +92,8 @@ pub async fn run_embedded(
     run_embedded_with_providers(config, providers, public, admin, shutdown).await
 }
 
-/// Runs [`run_embedded`] with providers built by the caller, e.g. with
-/// [`providers::registry::build_with`] and replaced network access.
+/// Runs like [`run_embedded`] with `providers` in place of the configured ones, e.g. built
+/// with [`providers::registry::build_with`], or with verifiers and handlers of the caller's.
 pub async fn run_embedded_with_providers(
     config: AppConfig,
     providers: Vec<Provider>,
@@ -159,6 +159,8 @@ pub fn serve_listeners(
     shutdown: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let settings = &config.settings;
+    let mut admin_api = AdminApi::new(store.clone(), metrics.clone(), settings.admin_token()?);
+    admin_api.queue = Some(publisher.clone());
     let mut ingest = WebhookIngest::new(store.clone(), providers, publisher, metrics.clone());
     ingest.limits = RequestLimits {
         max_body_bytes: settings.max_body_bytes,
@@ -167,11 +169,7 @@ pub fn serve_listeners(
     ingest.max_attempts = settings.max_attempts()?;
     ingest.trusted_proxies = settings.trusted_proxies()?;
     let ingest = Arc::new(ingest);
-    let admin_api = Arc::new(AdminApi {
-        store,
-        metrics,
-        token: settings.admin_token()?,
-    });
+    let admin_api = Arc::new(admin_api);
 
     let public_limits = ServerLimits {
         max_connections: settings.max_connections,

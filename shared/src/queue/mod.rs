@@ -47,4 +47,9 @@ pub enum PublishError {
 pub trait Publisher: Send + Sync + 'static {
     /// Publishes one envelope and returns once the queue has durably accepted it.
     async fn publish(&self, envelope: &Envelope) -> Result<(), PublishError>;
+
+    /// Wakes idle in-process workers so they look for due rows now, for example after an
+    /// operator requeued events. The default does nothing: broker consumers only act on
+    /// messages, and the sweeper publishes requeued rows.
+    fn wake(&self) {}
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, SubsecRound, Utc};
 
-use crate::model::EventStatus;
+use crate::model::{EventStatus, NewPaymentEvent};
 use crate::money::{Currency, Money};
 use crate::storage::{ClaimOutcome, StoreError};
 
@@ -127,6 +127,32 @@ pub fn money_from_parts(
     }
 }
 
+/// Selects the payment events of a completion that are not stored for the event yet.
+///
+/// A new payment event identical in every stored field to one in `stored` is skipped, so a
+/// replay whose handler output is unchanged writes no rows, while changed output is
+/// appended beside the old rows. Each stored row matches at most one new row: a handler
+/// that emits the same row twice gets two rows on the first run and none on a replay.
+pub fn payments_to_insert(
+    mut stored: Vec<NewPaymentEvent>,
+    new: &[NewPaymentEvent],
+) -> Vec<&NewPaymentEvent> {
+    let mut inserted = Vec::with_capacity(new.len());
+    for payment in new {
+        let candidate = NewPaymentEvent {
+            provider_created_at: payment.provider_created_at.map(|at| at.trunc_subsecs(6)),
+            ..payment.clone()
+        };
+        match stored.iter().position(|row| *row == candidate) {
+            Some(index) => {
+                stored.swap_remove(index);
+            }
+            None => inserted.push(payment),
+        }
+    }
+    inserted
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +164,48 @@ mod tests {
         assert_eq!(percentile(&values, 0.5), Some(30.0));
         assert_eq!(percentile(&[7.0], 0.95), Some(7.0));
         assert_eq!(percentile(&[], 0.95), None);
+    }
+
+    fn sample_payment(payment_id: &str) -> NewPaymentEvent {
+        NewPaymentEvent {
+            payment_id: payment_id.to_string(),
+            event_type: "charge.refunded".to_string(),
+            status: "refunded".to_string(),
+            status_raw: None,
+            amount: None,
+            customer_id: None,
+            order_id: None,
+            transaction_id: None,
+            metadata: None,
+            provider_created_at: None,
+        }
+    }
+
+    #[test]
+    fn stored_payments_excuse_one_row_each() {
+        let first = sample_payment("pi_rules_1");
+        let second = sample_payment("pi_rules_2");
+        let new = [first.clone(), first.clone(), second.clone()];
+
+        let on_first_run = payments_to_insert(Vec::new(), &new);
+        let on_replay =
+            payments_to_insert(vec![first.clone(), first.clone(), second.clone()], &new);
+        let after_one_stored = payments_to_insert(vec![first.clone()], &new);
+
+        assert_eq!(on_first_run.len(), 3);
+        assert!(on_replay.is_empty());
+        assert_eq!(after_one_stored, [&first, &second]);
+    }
+
+    #[test]
+    fn changed_field_makes_payment_new() {
+        let stored = sample_payment("pi_rules_3");
+        let mut changed = stored.clone();
+        changed.status_raw = Some("refunded".to_string());
+
+        let inserted = payments_to_insert(vec![stored], std::slice::from_ref(&changed));
+
+        assert_eq!(inserted, [&changed]);
     }
 
     #[test]

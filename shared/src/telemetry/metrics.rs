@@ -231,12 +231,18 @@ impl Metrics {
                 "payhook_processed_total",
                 "Processing attempts by provider and result.",
             ),
-            retries: CounterVec::new("payhook_retries_total", "Retries scheduled, by delay tier."),
+            retries: CounterVec::new(
+                "payhook_retries_total",
+                "Retries scheduled after a failed processing attempt, by provider.",
+            ),
             dead_lettered: CounterVec::new(
                 "payhook_dead_lettered_total",
                 "Events that used every attempt and became dead.",
             ),
-            backlog: GaugeVec::new("payhook_backlog_events", "Stored events by status."),
+            backlog: GaugeVec::new(
+                "payhook_backlog_events",
+                "Stored events by status, read from the database at scrape time.",
+            ),
             dependency_up: GaugeVec::new(
                 "payhook_dependency_up",
                 "1 when the database or broker answered the last health check, else 0.",

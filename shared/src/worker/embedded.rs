@@ -24,6 +24,10 @@ impl Publisher for EmbeddedQueue {
         self.wake.notify_one();
         Ok(())
     }
+
+    fn wake(&self) {
+        self.wake.notify_one();
+    }
 }
 
 /// Settings of the embedded workers.

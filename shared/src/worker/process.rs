@@ -172,8 +172,12 @@ impl Processor {
             &[("provider", provider), ("event_type", &event.event_type)],
             started.elapsed().as_secs_f64(),
         );
-        if matches!(outcome, ProcessOutcome::Dead { .. }) {
-            self.metrics.dead_lettered.inc(&[("provider", provider)]);
+        match outcome {
+            ProcessOutcome::Retrying { .. } => self.metrics.retries.inc(&[("provider", provider)]),
+            ProcessOutcome::Dead { .. } => {
+                self.metrics.dead_lettered.inc(&[("provider", provider)])
+            }
+            ProcessOutcome::Completed { .. } | ProcessOutcome::Ignored => {}
         }
     }
 }

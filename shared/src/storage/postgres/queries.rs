@@ -321,6 +321,22 @@ async fn insert_payment(
     Ok(())
 }
 
+/// Loads the payment events already stored for a webhook event, for the replay rule in
+/// [`rules::payments_to_insert`].
+async fn stored_payments(tx: &Transaction<'_>, id: i64) -> Result<Vec<NewPaymentEvent>> {
+    tx.query(
+        &format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payment_events WHERE webhook_event_id = $1 ORDER BY id"
+        ),
+        &[&id],
+    )
+    .await
+    .map_err(pg_error)?
+    .iter()
+    .map(|row| rows::payment_from_row(row).map(|stored| stored.payment))
+    .collect()
+}
+
 pub async fn complete(client: &mut Client, id: i64, completion: &Completion) -> Result<()> {
     let now = rules::now();
     let tx = client.transaction().await.map_err(pg_error)?;
@@ -330,7 +346,8 @@ pub async fn complete(client: &mut Client, id: i64, completion: &Completion) -> 
     for log in &completion.logs {
         insert_log(&tx, id, log, now).await?;
     }
-    for payment in &completion.payment_events {
+    let stored = stored_payments(&tx, id).await?;
+    for payment in rules::payments_to_insert(stored, &completion.payment_events) {
         insert_payment(&tx, id, &provider, payment, now).await?;
     }
     tx.execute(

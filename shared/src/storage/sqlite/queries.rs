@@ -300,6 +300,19 @@ fn insert_payment(
     Ok(())
 }
 
+/// Loads the payment events already stored for a webhook event, for the replay rule in
+/// [`rules::payments_to_insert`].
+fn stored_payments(conn: &Connection, id: i64) -> Result<Vec<NewPaymentEvent>> {
+    let payments = conn
+        .prepare(&format!(
+            "SELECT {PAYMENT_COLUMNS} FROM payment_events WHERE webhook_event_id = ?1 ORDER BY id"
+        ))?
+        .query_map([id], rows::payment_from_row)?
+        .map(|row| row.map(|stored| stored.payment))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(payments)
+}
+
 pub fn complete(conn: &mut Connection, id: i64, completion: &Completion) -> Result<()> {
     let now = rows::time(rules::now());
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -309,7 +322,8 @@ pub fn complete(conn: &mut Connection, id: i64, completion: &Completion) -> Resu
     for log in &completion.logs {
         insert_log(&tx, id, log, &now)?;
     }
-    for payment in &completion.payment_events {
+    let stored = stored_payments(&tx, id)?;
+    for payment in rules::payments_to_insert(stored, &completion.payment_events) {
         insert_payment(&tx, id, &provider, payment, &now)?;
     }
     tx.execute(

@@ -4,6 +4,7 @@ mod claim;
 mod insert;
 mod processing;
 mod queries;
+mod replay;
 mod republish;
 mod values;
 
@@ -38,6 +39,8 @@ pub const ALL: &[(&str, Case)] = cases![
     queries::list_filters_and_pages,
     queries::statistics_count_and_durations,
     queries::unpublished_until_marked,
+    replay::replay_keeps_identical_payment_rows,
+    replay::replay_appends_changed_payment_rows,
     republish::stale_claim_cannot_complete,
     republish::republish_picks_unpublished_and_stale,
     republish::republish_skips_leased_and_future_retries,
