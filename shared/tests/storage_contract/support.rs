@@ -118,11 +118,11 @@ async fn mssql_amounts(url: &str, webhook_event_id: i64) -> Vec<Option<String>> 
             amount.map(|amount| {
                 let scale = u32::try_from(exponent.expect("exponent beside amount"))
                     .expect("non-negative exponent");
-                let mut shown = amount;
-                shown.rescale(scale);
+                let mut rescaled = amount;
+                rescaled.rescale(scale);
                 // A rescale that changed the value would hide a wrong stored amount.
-                if shown == amount {
-                    shown.to_string()
+                if rescaled == amount {
+                    rescaled.to_string()
                 } else {
                     amount.to_string()
                 }
