@@ -13,6 +13,7 @@ use crate::model::{
 };
 
 pub(crate) mod limits;
+pub mod mssql;
 pub mod postgres;
 pub(crate) mod rules;
 pub mod sqlite;
@@ -245,7 +246,8 @@ impl Default for StoreOptions {
 /// [`Store::migrate`].
 ///
 /// Accepted forms: `sqlite://relative/path.db`, `sqlite:///absolute/path.db`,
-/// `sqlite::memory:`, `postgres://...` and `postgresql://...`.
+/// `sqlite::memory:`, `postgres://...`, `postgresql://...`, `mssql://...`, `sqlserver://...`
+/// and ADO.NET strings such as `Server=tcp:host,1433;Database=db;User Id=...;Password=...`.
 pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     let lower = url.trim_start().to_ascii_lowercase();
     if lower.starts_with("sqlite:") {
@@ -257,13 +259,13 @@ pub async fn connect(url: &str, options: &StoreOptions) -> Result<Arc<dyn Store>
         return Ok(Arc::new(store));
     }
     if lower.starts_with("mssql://") || lower.starts_with("sqlserver://") || is_ado_net(&lower) {
-        return Err(StoreError::Invalid(
-            "SQL Server support is not built yet".to_string(),
-        ));
+        let store = mssql::MssqlStore::open(url, options).await?;
+        return Ok(Arc::new(store));
     }
     Err(StoreError::Invalid(format!(
         "unsupported database URL {:?}: expected sqlite://PATH, sqlite:///ABSOLUTE/PATH, \
-         sqlite::memory:, postgres://... or postgresql://...",
+         sqlite::memory:, postgres://..., postgresql://..., mssql://..., sqlserver://... \
+         or an ADO.NET string Server=...;Database=...;",
         redact_url(url)
     )))
 }
@@ -301,16 +303,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn sql_server_forms_are_not_built_yet() {
+    async fn sql_server_forms_open_a_pool() {
         for url in [
             "mssql://sa@127.0.0.1/payhook",
             "Server=127.0.0.1,1433;Database=payhook;User Id=sa;Password=x;",
         ] {
             let result = connect(url, &StoreOptions::default()).await;
-            let Err(StoreError::Invalid(message)) = result else {
-                panic!("{url} did not report SQL Server as missing");
-            };
-            assert!(message.contains("SQL Server"), "{message}");
+            assert!(result.is_ok(), "{url} was refused");
         }
     }
 }

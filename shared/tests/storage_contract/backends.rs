@@ -36,11 +36,9 @@ impl Backend {
             Backend::Postgres => configured(POSTGRES_VARIABLE)
                 .is_none()
                 .then(|| format!("{POSTGRES_VARIABLE} not set")),
-            Backend::Mssql => Some(match configured(MSSQL_VARIABLE) {
-                None => format!("{MSSQL_VARIABLE} not set"),
-                // TODO: create a database per case here once the SQL Server backend exists.
-                Some(_) => "the SQL Server backend is not built yet".to_string(),
-            }),
+            Backend::Mssql => configured(MSSQL_VARIABLE)
+                .is_none()
+                .then(|| format!("{MSSQL_VARIABLE} not set")),
         }
     }
 
@@ -55,7 +53,7 @@ impl Backend {
             match self {
                 Backend::Sqlite => run_sqlite(case).await,
                 Backend::Postgres => run_postgres(case).await,
-                Backend::Mssql => Err("the SQL Server backend is not built yet".to_string()),
+                Backend::Mssql => run_mssql(case).await,
             }
         })
     }
@@ -138,4 +136,87 @@ pub async fn admin_client(url: &str) -> Result<tokio_postgres::Client, String> {
         }
     });
     Ok(client)
+}
+
+async fn run_mssql(case: Case) -> Result<(), String> {
+    let admin_url = configured(MSSQL_VARIABLE).ok_or("SQL Server URL vanished")?;
+    let name = format!("payhook_test_{:016x}", fastrand::u64(..));
+    let mut admin = mssql_client(&admin_url, None).await?;
+    mssql_batch(&mut admin, &format!("CREATE DATABASE {name}"))
+        .await
+        .map_err(|error| format!("cannot create database {name}: {error}"))?;
+    let result = match with_database(&admin_url, &name) {
+        Ok(url) => match migrated(&url).await {
+            Ok(store) => run_case(case, Context::new(store, Raw::Mssql(url))).await,
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    };
+    // ROLLBACK IMMEDIATE ends connections that are still open in the dropped pool.
+    let drop_sql = format!(
+        "ALTER DATABASE {name} SET SINGLE_USER WITH ROLLBACK IMMEDIATE; DROP DATABASE {name};"
+    );
+    if let Err(error) = mssql_batch(&mut admin, &drop_sql).await {
+        eprintln!("mssql: could not drop {name}: {error}");
+    }
+    result
+}
+
+/// Returns the connection string with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> Result<String, String> {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("mssql://") || lower.starts_with("sqlserver://") {
+        let mut url = url::Url::parse(url.trim()).map_err(|error| error.to_string())?;
+        url.set_path(&format!("/{name}"));
+        return Ok(url.to_string());
+    }
+    // ADO.NET: drop any database keyword and name the new one.
+    let mut pairs: Vec<&str> = url
+        .split(';')
+        .filter(|pair| {
+            let key = pair
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            !pair.trim().is_empty() && key != "database" && key != "initial catalog"
+        })
+        .collect();
+    let database = format!("Database={name}");
+    pairs.push(&database);
+    Ok(pairs.join(";"))
+}
+
+pub type MssqlClient = tiberius::Client<tokio_util::compat::Compat<tokio::net::TcpStream>>;
+
+/// Opens a plain connection for administration and direct reads.
+pub async fn mssql_client(url: &str, database: Option<&str>) -> Result<MssqlClient, String> {
+    use tokio_util::compat::TokioAsyncWriteCompatExt;
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    let mut config = payhook::storage::mssql::parse_connection_string(url)
+        .map_err(|error| format!("{MSSQL_VARIABLE}: {error}"))?;
+    if let Some(database) = database {
+        config.database(database);
+    }
+    let tcp = tokio::net::TcpStream::connect(config.get_addr())
+        .await
+        .map_err(|error| format!("cannot reach SQL Server: {error}"))?;
+    tcp.set_nodelay(true).map_err(|error| error.to_string())?;
+    tiberius::Client::connect(config, tcp.compat_write())
+        .await
+        .map_err(|error| format!("cannot connect to SQL Server: {error}"))
+}
+
+pub async fn mssql_batch(client: &mut MssqlClient, sql: &str) -> Result<(), String> {
+    client
+        .simple_query(sql)
+        .await
+        .map_err(|error| error.to_string())?
+        .into_results()
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(())
 }

@@ -4,7 +4,9 @@
 //! - SQLite always, on a file in a fresh temporary directory.
 //! - PostgreSQL when `PAYHOOK_TEST_POSTGRES_URL` is set. Each case creates a database named
 //!   `payhook_test_<random>` through that URL, migrates it, and drops it afterwards.
-//! - SQL Server when `PAYHOOK_TEST_MSSQL_URL` is set, once its backend exists.
+//! - SQL Server when `PAYHOOK_TEST_MSSQL_URL` is set (a `mssql://` URL or an ADO.NET
+//!   string). Each case creates a database named `payhook_test_<random>` through that
+//!   connection, migrates it, and drops it afterwards.
 //!
 //! This binary uses its own small runner (`harness = false`) instead of libtest. A backend
 //! without a URL prints one line such as `postgres: skipped (PAYHOOK_TEST_POSTGRES_URL not

@@ -14,6 +14,8 @@ use payhook::storage::{ClaimOutcome, Completion, Store};
 pub enum Raw {
     Sqlite(PathBuf),
     Postgres(String),
+    /// Connection string of the case's own SQL Server database.
+    Mssql(String),
 }
 
 #[derive(Clone)]
@@ -28,7 +30,13 @@ impl Context {
     }
 
     /// Returns the `amount` column of the event's payment rows as stored text, by id.
+    ///
+    /// SQL Server keeps `Amount` as `DECIMAL(19,4)`, so its value is shown with the scale
+    /// of the row's `AmountExponent` when that drops only trailing zeros.
     pub async fn stored_amounts(&self, webhook_event_id: i64) -> Vec<Option<String>> {
+        if let Raw::Mssql(url) = &self.raw {
+            return mssql_amounts(url, webhook_event_id).await;
+        }
         self.texts(
             "SELECT amount FROM payment_events WHERE webhook_event_id = ?1 ORDER BY id",
             "SELECT amount::text FROM payment_events WHERE webhook_event_id = $1 ORDER BY id",
@@ -39,6 +47,19 @@ impl Context {
 
     /// Returns the number of applied migrations.
     pub async fn migration_count(&self) -> usize {
+        if let Raw::Mssql(url) = &self.raw {
+            let mut client = crate::backends::mssql_client(url, None)
+                .await
+                .expect("connect");
+            let rows = client
+                .simple_query("SELECT version FROM refinery_schema_history")
+                .await
+                .expect("query")
+                .into_first_result()
+                .await
+                .expect("read rows");
+            return rows.len();
+        }
         self.texts(
             "SELECT CAST(version AS TEXT) FROM refinery_schema_history WHERE ?1 = ?1",
             "SELECT version::text FROM refinery_schema_history WHERE $1::bigint = $1::bigint",
@@ -69,8 +90,45 @@ impl Context {
                     .map(|row| row.get::<_, Option<String>>(0))
                     .collect()
             }
+            Raw::Mssql(_) => unreachable!("SQL Server reads have their own queries"),
         }
     }
+}
+
+async fn mssql_amounts(url: &str, webhook_event_id: i64) -> Vec<Option<String>> {
+    let mut client = crate::backends::mssql_client(url, None)
+        .await
+        .expect("connect");
+    let id = i32::try_from(webhook_event_id).expect("INT id");
+    let rows = client
+        .query(
+            "SELECT Amount, AmountExponent FROM PaymentEvents WHERE WebhookEventId = @P1 \
+             ORDER BY Id",
+            &[&id],
+        )
+        .await
+        .expect("query")
+        .into_first_result()
+        .await
+        .expect("read rows");
+    rows.iter()
+        .map(|row| {
+            let amount: Option<rust_decimal::Decimal> = row.get(0);
+            let exponent: Option<i32> = row.get(1);
+            amount.map(|amount| {
+                let scale = u32::try_from(exponent.expect("exponent beside amount"))
+                    .expect("non-negative exponent");
+                let mut rescaled = amount;
+                rescaled.rescale(scale);
+                // A rescale that changed the value would hide a wrong stored amount.
+                if rescaled == amount {
+                    rescaled.to_string()
+                } else {
+                    amount.to_string()
+                }
+            })
+        })
+        .collect()
 }
 
 /// A valid new event for `provider` with the given event id.
