@@ -164,7 +164,11 @@ pub struct Settings {
 
     /// Comma-separated retry delays, shortest first, each a whole number with the unit ms,
     /// s, m or h. Failed attempt n waits the n-th delay (the last one once the list ends).
-    #[arg(long, env = "PAYHOOK_AMQP_DELAY_TIERS", default_value = "5s,30s,2m,10m,1h")]
+    #[arg(
+        long,
+        env = "PAYHOOK_AMQP_DELAY_TIERS",
+        default_value = "5s,30s,2m,10m,1h"
+    )]
     pub amqp_delay_tiers: DelayTiers,
 
     /// Maximum unacknowledged RabbitMQ deliveries per consumer process (at least 1).
@@ -453,6 +457,9 @@ mod tests {
     fn zero_prefetch_fails_parsing() {
         let result = Cli::try_parse_from(["payhook", "--amqp-prefetch", "0"]);
 
-        assert!(result.is_err(), "prefetch 0 means unlimited and must be rejected");
+        assert!(
+            result.is_err(),
+            "prefetch 0 means unlimited and must be rejected"
+        );
     }
 }

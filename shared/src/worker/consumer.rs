@@ -15,8 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::process::{ProcessOutcome, Processor};
 use crate::model::StoredEvent;
-use crate::queue::rabbitmq::{Delivery, Outcome, RabbitConsumer, with_attempt};
 use crate::queue::Envelope;
+use crate::queue::rabbitmq::{Delivery, Outcome, RabbitConsumer, with_attempt};
 use crate::storage::{ClaimOutcome, StoreError};
 use crate::telemetry::log_limiter::LogLimiter;
 

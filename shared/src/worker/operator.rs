@@ -229,7 +229,9 @@ pub async fn retry_failed(
             tracing::warn!(id, %error, "stamping a requeued event as published failed; the sweeper may publish it once more");
         }
         report.ids.push(*id);
-        report.lines.push(format!("requeued {}", describe_row(event)));
+        report
+            .lines
+            .push(format!("requeued {}", describe_row(event)));
     }
     report.summary = format!(
         "requeued and published {} failed or dead event(s)",
@@ -279,7 +281,12 @@ fn describe_row(event: &StoredEvent) -> String {
         event.event_type,
         event.status,
         event.attempt_count,
-        shorten(event.error_message.as_deref().unwrap_or("no error recorded"))
+        shorten(
+            event
+                .error_message
+                .as_deref()
+                .unwrap_or("no error recorded")
+        )
     )
 }
 

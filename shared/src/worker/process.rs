@@ -122,9 +122,7 @@ impl Processor {
         let event_type = event.event_type.clone();
         let payload = event.raw_payload.clone();
         let task = tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(AssertUnwindSafe(|| {
-                handler.extract(&event_type, &payload)
-            }))
+            std::panic::catch_unwind(AssertUnwindSafe(|| handler.extract(&event_type, &payload)))
         });
         let result = match task.await {
             Ok(result) => result,
