@@ -74,7 +74,7 @@ impl Sweeper {
                 }
                 Err(error) => {
                     if let Some(suppressed) = store_log.check() {
-                        tracing::warn!(%error, suppressed, "sweeper cannot read the database; trying again next round");
+                        tracing::warn!(%error, suppressed, "sweeper failed to read the database; trying again next round");
                     }
                     false
                 }

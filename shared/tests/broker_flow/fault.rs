@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use payhook::providers::stripe::StripeHandler;
 use payhook::providers::{ExtractError, Extraction, Handler};
@@ -14,6 +15,7 @@ pub const ALWAYS: u32 = u32::MAX;
 #[derive(Default)]
 pub struct FaultPlan {
     failures: Mutex<HashMap<String, u32>>,
+    stalls: Mutex<HashMap<String, (Duration, u32)>>,
     calls: Mutex<Vec<String>>,
     gate_closed: Mutex<bool>,
     gate_changed: Condvar,
@@ -27,6 +29,25 @@ impl FaultPlan {
             .lock()
             .unwrap()
             .insert(event_id.to_owned(), times);
+    }
+
+    /// Makes the next `times` calls for `event_id` block their thread for `pause` first, like
+    /// a handler stuck on a slow dependency.
+    pub fn stall(&self, event_id: &str, pause: Duration, times: u32) {
+        self.stalls
+            .lock()
+            .unwrap()
+            .insert(event_id.to_owned(), (pause, times));
+    }
+
+    fn take_stall(&self, event_id: &str) -> Option<Duration> {
+        let mut stalls = self.stalls.lock().unwrap();
+        let (pause, left) = stalls.get_mut(event_id)?;
+        if *left == 0 {
+            return None;
+        }
+        *left -= 1;
+        Some(*pause)
     }
 
     /// Returns how many calls the handler received for `event_id`.
@@ -100,6 +121,9 @@ impl Handler for FaultyStripe {
             .unwrap_or_default();
         self.plan.calls.lock().unwrap().push(event_id.clone());
         self.plan.wait_at_gate();
+        if let Some(pause) = self.plan.take_stall(&event_id) {
+            std::thread::sleep(pause);
+        }
         if self.plan.take_failure(&event_id) {
             return Err(ExtractError::InvalidField {
                 field: "id".to_owned(),

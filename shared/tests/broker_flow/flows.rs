@@ -92,6 +92,10 @@ async fn handler_failing_twice_then_succeeds() {
         "second attempt came {first_gap:?} after the first"
     );
     assert!(
+        first_gap < Duration::from_millis(2_500),
+        "second attempt came {first_gap:?} after the first, later than the 1 s tier"
+    );
+    assert!(
         second_gap + TIER_TOLERANCE >= Duration::from_secs(3),
         "third attempt came {second_gap:?} after the second"
     );
@@ -237,6 +241,39 @@ async fn retry_failed_requeues_dead_rows() {
         "no requeue log: {:?}",
         completed.logs
     );
+
+    consumer.stop().await;
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn slow_handler_times_out_then_retries() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let (handlers, plan) = faulty_handlers();
+    let ingest = env.spawn_ingest(&[]).await;
+    let consumer = env
+        .spawn_consumer(Some(handlers), &["--handler-timeout-seconds", "1"])
+        .await;
+    let (event_id, body) = payment_succeeded(640);
+    plan.stall(&event_id, Duration::from_secs(4), 1);
+
+    let id = ingest.accept(&body).await;
+    let detail = env.wait_for_status(id, EventStatus::Completed).await;
+
+    assert_eq!(detail.event.attempt_count, 2);
+    assert_eq!(detail.payment_events.len(), 1);
+    let handler_logs: Vec<_> = detail
+        .logs
+        .iter()
+        .filter(|log| log.processing_step == "handler")
+        .collect();
+    assert_eq!(handler_logs.len(), 2, "{handler_logs:?}");
+    assert_eq!(handler_logs[0].status, "failed");
+    let error = handler_logs[0].error_message.as_deref().unwrap_or("");
+    assert!(error.contains("timed out after 1s"), "{error}");
+    assert_eq!(handler_logs[1].status, "success");
 
     consumer.stop().await;
     ingest.stop().await;
