@@ -1,4 +1,5 @@
-//! `payhook-ingest`: the webhook gateway. Without a broker it also runs the workers.
+//! `payhook-ingest`: the webhook gateway. With `PAYHOOK_AMQP_URL` it publishes each stored
+//! event to RabbitMQ for `payhook-consumer`; without a broker it also runs the workers.
 
 use std::path::PathBuf;
 
@@ -98,5 +99,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             shutdown.cancel();
         }
     });
-    app::run_embedded(config, public, admin, shutdown).await
+    if config.settings.amqp_url.is_some() {
+        app::run_ingest_with_broker(config, public, admin, shutdown).await
+    } else {
+        app::run_embedded(config, public, admin, shutdown).await
+    }
 }

@@ -12,15 +12,21 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::config::file::FileConfig;
 use crate::http::admin::AdminApi;
+use crate::http::health::{BrokerHealth, HealthCheck};
 use crate::http::server::{self, Handler, ServerLimits};
 use crate::http::webhook::{RequestLimits, WebhookIngest};
-use crate::providers::{self, Provider};
+use crate::providers::{self, Handler as EventHandler, Provider};
 use crate::queue::Publisher;
+use crate::queue::rabbitmq::{RabbitConfig, RabbitConsumer, RabbitPublisher};
+use crate::secret::Secret;
 use crate::storage::{self, Store, StoreOptions};
 use crate::telemetry::metrics::Metrics;
+use crate::worker::consumer::{ConsumerConfig, EventConsumer};
 use crate::worker::embedded::{EmbeddedQueue, EmbeddedWorkerConfig};
+use crate::worker::operator::{self, OperatorError, OperatorFilter, OperatorReport};
 use crate::worker::process::Processor;
 use crate::worker::retry::RetryPolicy;
+use crate::worker::sweeper::{Sweeper, SweeperConfig};
 
 /// Settings plus the parsed configuration file.
 #[derive(Debug, Clone)]
@@ -116,6 +122,7 @@ pub async fn run_embedded_with_providers(
         retry: RetryPolicy {
             base_delay: settings.retry_base_delay(),
             max_delay: Duration::from_secs(settings.retry_max_seconds),
+            tiers: Vec::new(),
         },
         metrics: metrics.clone(),
     });
@@ -146,6 +153,207 @@ pub async fn run_embedded_with_providers(
     Ok(())
 }
 
+/// Builds the RabbitMQ settings of a process; `role` (`ingest`, `consumer`, `operator`)
+/// names its connections, which show up as `<prefix>-<role>-publisher` and
+/// `<prefix>-<role>-consumer` in the broker.
+pub fn rabbit_config(settings: &Settings, role: &str) -> anyhow::Result<RabbitConfig> {
+    let url = settings
+        .amqp_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .context("PAYHOOK_AMQP_URL is not set; RabbitMQ mode needs a broker URL")?;
+    let mut config = RabbitConfig::new(Secret::new(url));
+    config.prefix = settings.amqp_prefix.clone();
+    config.delay_tiers = settings.amqp_delay_tiers.delays().to_vec();
+    config.prefetch = settings.amqp_prefetch;
+    config.connection_name = format!("{}-{role}", settings.amqp_prefix);
+    Ok(config)
+}
+
+fn sweeper_config(settings: &Settings) -> SweeperConfig {
+    SweeperConfig {
+        interval: settings.sweep_interval(),
+        unpublished_grace: Duration::from_secs(settings.unpublished_grace_seconds),
+        stale_after: Duration::from_secs(settings.stale_after_seconds),
+        ..SweeperConfig::default()
+    }
+}
+
+/// Returns each provider's handler by provider name.
+pub fn provider_handlers(providers: &[Provider]) -> HashMap<String, Arc<dyn EventHandler>> {
+    providers
+        .iter()
+        .map(|p| (p.name.clone(), p.handler.clone()))
+        .collect()
+}
+
+/// Runs ingest against RabbitMQ on pre-bound listeners until `shutdown` is cancelled: each
+/// stored event is published with a publisher confirm, and the sweeper publishes the rows
+/// whose publish failed. No workers run in this process.
+pub async fn run_ingest_with_broker(
+    config: AppConfig,
+    public: TcpListener,
+    admin: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let settings = &config.settings;
+    let store = open_store(settings).await?;
+    let providers = providers::build(&config)?;
+    let metrics = Arc::new(Metrics::new());
+    let rabbit = rabbit_config(settings, "ingest")?;
+    let host = rabbit.host();
+    let publisher = RabbitPublisher::new(rabbit);
+    // Declares the topology now. A broker that is down does not stop ingest: events are
+    // stored, answered with 200, and published by the sweeper once the broker is back.
+    match publisher.confirm_channel().await {
+        Ok(_) => tracing::info!(%host, "connected to RabbitMQ and declared the topology"),
+        Err(error) => {
+            tracing::warn!(%host, %error, "RabbitMQ is unreachable; events are stored and published once it is back")
+        }
+    }
+
+    let sweeper_stop = CancellationToken::new();
+    let sweeper = spawn_sweeper(
+        store.clone(),
+        Arc::new(publisher.clone()),
+        metrics.clone(),
+        settings,
+        sweeper_stop.clone(),
+    );
+    let extras = ListenerExtras {
+        checks: vec![Arc::new(BrokerHealth(publisher.clone()))],
+        publishes_to_broker: true,
+    };
+    let listeners = serve_listeners_with(
+        &config,
+        store,
+        providers,
+        Arc::new(publisher.clone()),
+        metrics,
+        public,
+        admin,
+        shutdown,
+        extras,
+    )?;
+    listeners.await;
+
+    sweeper_stop.cancel();
+    if let Err(error) = sweeper.await {
+        tracing::error!(%error, "sweeper ended abnormally");
+    }
+    publisher.close().await;
+    tracing::info!("payhook ingest stopped");
+    Ok(())
+}
+
+/// Runs a RabbitMQ consumer process with the configured providers' handlers until
+/// `shutdown` is cancelled.
+pub async fn run_consumer(config: AppConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let providers = providers::build(&config)?;
+    run_consumer_with_handlers(config, provider_handlers(&providers), shutdown).await
+}
+
+/// Runs a RabbitMQ consumer process with the given handlers, by provider name: consumes the
+/// work queue with `PAYHOOK_CONSUMERS` attempts at once and runs the sweeper. On shutdown
+/// it stops consuming, finishes and acks the deliveries in hand, and returns.
+pub async fn run_consumer_with_handlers(
+    config: AppConfig,
+    handlers: HashMap<String, Arc<dyn EventHandler>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let settings = &config.settings;
+    let store = open_store(settings).await?;
+    let metrics = Arc::new(Metrics::new());
+    let rabbit = rabbit_config(settings, "consumer")?;
+    let publisher = RabbitPublisher::new(rabbit.clone());
+    let processor = Arc::new(Processor {
+        store: store.clone(),
+        handlers,
+        retry: RetryPolicy {
+            tiers: rabbit.delay_tiers.clone(),
+            ..RetryPolicy::default()
+        },
+        metrics: metrics.clone(),
+    });
+    let consumer_config = ConsumerConfig {
+        lease: settings.lease(),
+        handler_timeout: settings.handler_timeout(),
+        concurrency: usize::try_from(settings.consumers).unwrap_or(usize::MAX),
+    };
+    let sweeper = spawn_sweeper(
+        store,
+        Arc::new(publisher.clone()),
+        metrics,
+        settings,
+        shutdown.clone(),
+    );
+    let consumer = RabbitConsumer::new(rabbit, publisher.clone());
+    let event_consumer = Arc::new(EventConsumer::new(processor, consumer_config));
+    event_consumer.run(&consumer, shutdown).await;
+
+    if let Err(error) = sweeper.await {
+        tracing::error!(%error, "sweeper ended abnormally");
+    }
+    publisher.close().await;
+    tracing::info!("payhook consumer stopped");
+    Ok(())
+}
+
+fn spawn_sweeper(
+    store: Arc<dyn Store>,
+    publisher: Arc<dyn Publisher>,
+    metrics: Arc<Metrics>,
+    settings: &Settings,
+    stop: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let sweeper = Sweeper {
+        store,
+        publisher,
+        metrics,
+        config: sweeper_config(settings),
+    };
+    tokio::spawn(async move { sweeper.run(stop).await })
+}
+
+/// Runs `replay-dead-letters`: see [`operator::replay_dead`].
+pub async fn replay_dead_letter_events(
+    config: &AppConfig,
+    filter: &OperatorFilter,
+    limit: usize,
+    dry_run: bool,
+) -> Result<OperatorReport, OperatorError> {
+    let (store, publisher) = operator_clients(config).await?;
+    let result = operator::replay_dead(&store, &publisher, filter, limit, dry_run).await;
+    publisher.close().await;
+    result
+}
+
+/// Runs `retry-failed`: see [`operator::retry_failed`].
+pub async fn retry_failed_events(
+    config: &AppConfig,
+    filter: &OperatorFilter,
+    limit: usize,
+    dry_run: bool,
+) -> Result<OperatorReport, OperatorError> {
+    let (store, publisher) = operator_clients(config).await?;
+    let result = operator::retry_failed(&store, &publisher, filter, limit, dry_run).await;
+    publisher.close().await;
+    result
+}
+
+async fn operator_clients(
+    config: &AppConfig,
+) -> Result<(Arc<dyn Store>, RabbitPublisher), OperatorError> {
+    let settings = &config.settings;
+    let rabbit = rabbit_config(settings, "operator")
+        .map_err(|error| OperatorError::Config(format!("{error:#}")))?;
+    let store = open_store(settings)
+        .await
+        .map_err(|error| OperatorError::Config(format!("{error:#}")))?;
+    Ok((store, RabbitPublisher::new(rabbit)))
+}
+
 /// Starts the public and admin listeners; the returned future ends when both have drained.
 #[allow(clippy::too_many_arguments)]
 pub fn serve_listeners(
@@ -158,10 +366,50 @@ pub fn serve_listeners(
     admin: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    serve_listeners_with(
+        config,
+        store,
+        providers,
+        publisher,
+        metrics,
+        public,
+        admin,
+        shutdown,
+        ListenerExtras::default(),
+    )
+}
+
+/// Settings of the listeners that differ between the embedded and the broker mode.
+#[derive(Default)]
+pub struct ListenerExtras {
+    /// Readiness checks besides the database.
+    pub checks: Vec<Arc<dyn HealthCheck>>,
+    /// Whether the publisher is a broker, see [`WebhookIngest::publishes_to_broker`].
+    pub publishes_to_broker: bool,
+}
+
+/// Starts the listeners like [`serve_listeners`], with mode-specific `extras`.
+#[allow(clippy::too_many_arguments)]
+pub fn serve_listeners_with(
+    config: &AppConfig,
+    store: Arc<dyn Store>,
+    providers: Vec<Provider>,
+    publisher: Arc<dyn Publisher>,
+    metrics: Arc<Metrics>,
+    public: TcpListener,
+    admin: TcpListener,
+    shutdown: CancellationToken,
+    extras: ListenerExtras,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let ListenerExtras {
+        checks,
+        publishes_to_broker,
+    } = extras;
     let settings = &config.settings;
     let mut admin_api = AdminApi::new(store.clone(), metrics.clone(), settings.admin_token()?);
     admin_api.queue = Some(publisher.clone());
     let mut ingest = WebhookIngest::new(store.clone(), providers, publisher, metrics.clone());
+    ingest.publishes_to_broker = publishes_to_broker;
     ingest.limits = RequestLimits {
         max_body_bytes: settings.max_body_bytes,
         request_timeout: Duration::from_secs(settings.request_timeout_seconds),
@@ -169,6 +417,7 @@ pub fn serve_listeners(
     ingest.max_attempts = settings.max_attempts()?;
     ingest.trusted_proxies = settings.trusted_proxies()?;
     let ingest = Arc::new(ingest);
+    admin_api.checks = checks;
     let admin_api = Arc::new(admin_api);
 
     let public_limits = ServerLimits {

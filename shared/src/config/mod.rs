@@ -1,6 +1,7 @@
 //! Settings shared by both binaries: command-line flags with environment fallbacks, the
 //! aliases existing .NET deployments use, and an optional TOML file for provider details.
 
+pub mod durations;
 pub mod file;
 
 use std::net::SocketAddr;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use self::durations::DelayTiers;
 use crate::http::client_ip::IpNetwork;
 use crate::secret::Secret;
 use crate::telemetry::LogFormat;
@@ -183,6 +185,51 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub standard_webhooks_secrets: Vec<Secret>,
+
+    /// Prefix of the RabbitMQ exchange and queue names (`<prefix>.events`, `<prefix>.work`,
+    /// `<prefix>.retry.<delay>`, `<prefix>.dead`).
+    #[arg(long, env = "PAYHOOK_AMQP_PREFIX", default_value = "payhook")]
+    pub amqp_prefix: String,
+
+    /// Comma-separated retry delays, shortest first, each a whole number with the unit ms,
+    /// s, m or h. Failed attempt n waits the n-th delay (the last one once the list ends).
+    #[arg(
+        long,
+        env = "PAYHOOK_AMQP_DELAY_TIERS",
+        default_value = "5s,30s,2m,10m,1h"
+    )]
+    pub amqp_delay_tiers: DelayTiers,
+
+    /// Maximum unacknowledged RabbitMQ deliveries per consumer process (at least 1).
+    #[arg(long, env = "PAYHOOK_AMQP_PREFETCH", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub amqp_prefetch: u16,
+
+    /// Time one processing attempt may take, in seconds; a slower attempt counts as failed
+    /// and is retried.
+    #[arg(long, env = "PAYHOOK_HANDLER_TIMEOUT_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub handler_timeout_seconds: u64,
+
+    /// How often the sweeper looks for events whose queue message is missing, in seconds.
+    #[arg(long, env = "PAYHOOK_SWEEP_INTERVAL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub sweep_interval_seconds: u64,
+
+    /// Age, in seconds, at which a stored event whose publish failed is published again.
+    #[arg(long, env = "PAYHOOK_UNPUBLISHED_GRACE_SECONDS", default_value_t = 15)]
+    pub unpublished_grace_seconds: u64,
+
+    /// Time, in seconds, after its last publish or past its retry time at which an
+    /// unfinished event is presumed to have lost its message and is published again.
+    #[arg(long, env = "PAYHOOK_STALE_AFTER_SECONDS", default_value_t = 900)]
+    pub stale_after_seconds: u64,
+
+    /// How long a consumer's claim on an event lasts, in seconds; after that another
+    /// consumer may take the event over. Keep it above the handler timeout.
+    #[arg(long, env = "PAYHOOK_LEASE_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lease_seconds: u64,
+
+    /// Events one consumer process handles at the same time (at least 1).
+    #[arg(long, env = "PAYHOOK_CONSUMERS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    pub consumers: u64,
 }
 
 fn parse_secret(value: &str) -> Result<Secret, String> {
@@ -297,6 +344,23 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// Returns the time one processing attempt may take.
+    pub fn handler_timeout(&self) -> Duration {
+        Duration::from_secs(self.handler_timeout_seconds)
+    }
+
+    /// Returns the interval between two sweeper rounds.
+    pub fn sweep_interval(&self) -> Duration {
+        Duration::from_secs(self.sweep_interval_seconds)
+    }
+
+    /// Returns how long a consumer's claim on an event lasts.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_seconds)
+    }
+}
+
 fn parse_alias<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError::Invalid {
         name,
@@ -399,5 +463,36 @@ mod tests {
         assert_eq!(settings.database_url(), DEFAULT_DATABASE_URL);
         assert_eq!(settings.max_attempts().unwrap(), DEFAULT_MAX_ATTEMPTS);
         assert!(settings.amqp_url.is_none());
+    }
+
+    #[test]
+    fn broker_settings_have_defaults() {
+        let settings = parse(&[]);
+
+        assert_eq!(settings.amqp_prefix, "payhook");
+        assert_eq!(settings.amqp_delay_tiers.to_string(), "5s,30s,2m,10m,1h");
+        assert_eq!(settings.amqp_prefetch, 16);
+        assert_eq!(settings.handler_timeout(), Duration::from_secs(30));
+        assert_eq!(settings.lease(), Duration::from_secs(60));
+        assert_eq!(settings.consumers, 8);
+    }
+
+    #[test]
+    fn invalid_delay_tiers_fail_parsing() {
+        let result = Cli::try_parse_from(["payhook", "--amqp-delay-tiers", "5s,2x"]);
+
+        let error = result.err().expect("5s,2x was accepted").to_string();
+        assert!(error.contains("--amqp-delay-tiers"), "{error}");
+        assert!(error.contains("unknown unit \"x\""), "{error}");
+    }
+
+    #[test]
+    fn zero_prefetch_fails_parsing() {
+        let result = Cli::try_parse_from(["payhook", "--amqp-prefetch", "0"]);
+
+        assert!(
+            result.is_err(),
+            "prefetch 0 means unlimited and must be rejected"
+        );
     }
 }

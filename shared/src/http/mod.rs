@@ -4,5 +4,6 @@
 pub mod admin;
 pub mod client_ip;
 pub mod error;
+pub mod health;
 pub mod server;
 pub mod webhook;

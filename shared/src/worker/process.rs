@@ -39,7 +39,7 @@ impl Processor {
     /// Processes an event this worker has claimed (status `processing`).
     pub async fn process(&self, event: &StoredEvent) -> Result<ProcessOutcome, StoreError> {
         let started = Instant::now();
-        let result = self.run_handler(event);
+        let result = self.run_handler(event).await;
         let duration_ms = started.elapsed().as_millis() as i64;
         let outcome = match result {
             Ok(Extraction::Payments(payment_events)) => {
@@ -94,16 +94,40 @@ impl Processor {
         Ok(outcome)
     }
 
-    fn run_handler(&self, event: &StoredEvent) -> Result<Extraction, String> {
-        let Some(handler) = self.handlers.get(&event.provider) else {
+    /// Records a failed attempt whose processing did not finish within `limit`, as
+    /// [`Processor::process`] records a handler error. The store rejects the write with
+    /// `Conflict` when another worker has claimed the row since.
+    pub async fn record_timeout(
+        &self,
+        event: &StoredEvent,
+        limit: std::time::Duration,
+    ) -> Result<ProcessOutcome, StoreError> {
+        let started = Instant::now();
+        let error = format!("processing timed out after {limit:?}");
+        let duration_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
+        let outcome = self.record_failure(event, error, duration_ms).await?;
+        self.observe(event, &outcome, started);
+        Ok(outcome)
+    }
+
+    /// Runs the provider's handler on the blocking thread pool, so a slow or blocking
+    /// handler never stalls the async runtime and a caller's timeout can still fire.
+    async fn run_handler(&self, event: &StoredEvent) -> Result<Extraction, String> {
+        let Some(handler) = self.handlers.get(&event.provider).cloned() else {
             return Err(format!(
                 "no handler is configured for provider {:?}",
                 event.provider
             ));
         };
-        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            handler.extract(&event.event_type, &event.raw_payload)
-        }));
+        let event_type = event.event_type.clone();
+        let payload = event.raw_payload.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            std::panic::catch_unwind(AssertUnwindSafe(|| handler.extract(&event_type, &payload)))
+        });
+        let result = match task.await {
+            Ok(result) => result,
+            Err(error) => return Err(format!("handler task did not finish: {error}")),
+        };
         match result {
             Ok(Ok(extraction)) => Ok(extraction),
             Ok(Err(error)) => Err(error.to_string()),

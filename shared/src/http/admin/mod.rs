@@ -16,6 +16,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 
 use super::error::{ApiError, Body, json_response};
+use super::health::{HealthCheck, run_check};
 use crate::queue::Publisher;
 use crate::secret::Secret;
 use crate::storage::Store;
@@ -37,6 +38,8 @@ pub struct AdminApi {
     /// Queue whose idle workers are woken after a retry or replay, so requeued events do
     /// not wait for the next poll.
     pub queue: Option<Arc<dyn Publisher>>,
+    /// Dependencies besides the database that readiness reports, such as the broker.
+    pub checks: Vec<Arc<dyn HealthCheck>>,
     backlog: BacklogCache,
 }
 
@@ -48,6 +51,7 @@ impl AdminApi {
             metrics,
             token,
             queue: None,
+            checks: Vec::new(),
             backlog: BacklogCache::new(BACKLOG_CACHE_TTL),
         }
     }
@@ -141,27 +145,39 @@ impl AdminApi {
     }
 
     async fn ready(&self) -> Response<Body> {
-        match self.store.ping().await {
-            Ok(()) => {
-                self.metrics
-                    .dependency_up
-                    .set(&[("dependency", "database")], 1.0);
-                json_response(
-                    StatusCode::OK,
-                    &serde_json::json!({"status": "ready", "database": "up"}),
-                )
-            }
-            Err(error) => {
-                self.metrics
-                    .dependency_up
-                    .set(&[("dependency", "database")], 0.0);
-                tracing::warn!(%error, "readiness check: database unavailable");
-                json_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &serde_json::json!({"status": "unavailable", "database": "down"}),
-                )
-            }
+        let mut body = serde_json::Map::new();
+        let mut ready = true;
+        let database = self.store.ping().await.map_err(|error| error.to_string());
+        ready &= self.record_dependency("database", database, &mut body);
+        for check in &self.checks {
+            let result = run_check(check.as_ref()).await;
+            ready &= self.record_dependency(check.name(), result, &mut body);
         }
+        let (status, label) = if ready {
+            (StatusCode::OK, "ready")
+        } else {
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+        };
+        body.insert("status".into(), label.into());
+        json_response(status, &serde_json::Value::Object(body))
+    }
+
+    /// Sets the dependency's gauge and response field; returns whether it is up.
+    fn record_dependency(
+        &self,
+        name: &'static str,
+        result: Result<(), String>,
+        body: &mut serde_json::Map<String, serde_json::Value>,
+    ) -> bool {
+        let up = result.is_ok();
+        self.metrics
+            .dependency_up
+            .set(&[("dependency", name)], if up { 1.0 } else { 0.0 });
+        if let Err(error) = result {
+            tracing::warn!(dependency = name, %error, "readiness check: dependency unavailable");
+        }
+        body.insert(name.into(), if up { "up" } else { "down" }.into());
+        up
     }
 }
 

@@ -1,0 +1,213 @@
+//! The RabbitMQ worker: claims the row a delivery names, processes it under a time limit and
+//! settles the message according to the result.
+//!
+//! The attempt count lives in the database row. A failed attempt n goes to delay tier n-1,
+//! whose delay is also the row's `next_retry_at` (the processor's retry policy uses the same
+//! tiers). The queue layer publishes a retry or dead letter, waits for its confirm, and only
+//! then acks the delivery.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::process::{ProcessOutcome, Processor};
+use crate::model::StoredEvent;
+use crate::queue::Envelope;
+use crate::queue::rabbitmq::{Delivery, Outcome, RabbitConsumer, with_attempt};
+use crate::storage::{ClaimOutcome, StoreError};
+use crate::telemetry::log_limiter::LogLimiter;
+
+/// Index of the shortest delay tier, used when a delivery cannot be handled yet.
+const FIRST_TIER: usize = 0;
+
+/// Limits of one consumer process.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// How long a claim lasts before another consumer may take the row over.
+    pub lease: Duration,
+    /// Time one processing attempt may take, handler and database writes included.
+    pub handler_timeout: Duration,
+    /// Deliveries processed at the same time.
+    pub concurrency: usize,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            lease: Duration::from_secs(60),
+            handler_timeout: Duration::from_secs(30),
+            concurrency: 8,
+        }
+    }
+}
+
+/// Turns deliveries from the work queue into processing attempts.
+pub struct EventConsumer {
+    processor: Arc<Processor>,
+    config: ConsumerConfig,
+    permits: Arc<Semaphore>,
+    /// Whether the last database call failed as unavailable, so an outage is logged once.
+    store_down: AtomicBool,
+    store_log: LogLimiter,
+}
+
+impl EventConsumer {
+    /// Creates a consumer that runs at most `config.concurrency` attempts at once.
+    pub fn new(processor: Arc<Processor>, config: ConsumerConfig) -> Self {
+        if config.lease <= config.handler_timeout {
+            tracing::warn!(
+                lease = ?config.lease,
+                handler_timeout = ?config.handler_timeout,
+                "the lease is not longer than the handler timeout, so another consumer may take over an event that is still being processed"
+            );
+        }
+        EventConsumer {
+            permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            processor,
+            config,
+            store_down: AtomicBool::new(false),
+            store_log: LogLimiter::new(Duration::from_secs(60)),
+        }
+    }
+
+    /// Consumes the work queue until `shutdown` is cancelled, then lets running attempts
+    /// finish and settle their messages.
+    pub async fn run(self: Arc<Self>, consumer: &RabbitConsumer, shutdown: CancellationToken) {
+        let handler = move |delivery: Delivery| {
+            let this = Arc::clone(&self);
+            async move { this.handle(delivery).await }
+        };
+        consumer.run(handler, shutdown).await;
+    }
+
+    /// Decides how to settle one delivery, processing its event when this consumer can claim
+    /// it.
+    pub async fn handle(&self, delivery: Delivery) -> Outcome {
+        // The semaphore is never closed, so acquiring only waits.
+        let Ok(_permit) = self.permits.acquire().await else {
+            return Outcome::Requeue;
+        };
+        let envelope = delivery.envelope;
+        let Envelope::V1 { id, .. } = &envelope;
+        let id = *id;
+
+        let claimed = self
+            .processor
+            .store
+            .claim(id, self.config.lease, false)
+            .await;
+        let event = match claimed {
+            Ok(ClaimOutcome::Claimed(event)) => {
+                self.store_reachable();
+                event
+            }
+            Ok(ClaimOutcome::AlreadyCompleted) => {
+                self.store_reachable();
+                tracing::debug!(id, "event already completed; acking the duplicate message");
+                return Outcome::Ack;
+            }
+            Ok(ClaimOutcome::Dead) => {
+                self.store_reachable();
+                tracing::debug!(id, "event is dead; acking the message without processing");
+                return Outcome::Ack;
+            }
+            Ok(ClaimOutcome::Locked | ClaimOutcome::NotDue(_)) => {
+                self.store_reachable();
+                tracing::debug!(
+                    id,
+                    "event is claimed by another consumer; retrying after the first tier"
+                );
+                return self.retry(envelope, FIRST_TIER);
+            }
+            Ok(ClaimOutcome::NotFound) => {
+                self.store_reachable();
+                tracing::warn!(id, "message names no stored event; dead-lettering it");
+                return Outcome::Dead {
+                    reason: format!("no row with id {id}"),
+                };
+            }
+            Err(error) => {
+                self.store_failed(id, &error);
+                return self.retry(envelope, FIRST_TIER);
+            }
+        };
+        self.process(envelope, event).await
+    }
+
+    /// Runs one claimed attempt within the handler timeout and maps its result.
+    async fn process(&self, envelope: Envelope, event: StoredEvent) -> Outcome {
+        let id = event.id;
+        let limit = self.config.handler_timeout;
+        let result = match tokio::time::timeout(limit, self.processor.process(&event)).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(id, provider = %event.provider, event_id = %event.event_id, attempt = event.attempt_count, ?limit, "processing timed out; recording a failed attempt");
+                self.record_timeout(&event).await
+            }
+        };
+        match result {
+            Ok(ProcessOutcome::Completed { .. } | ProcessOutcome::Ignored) => Outcome::Ack,
+            Ok(ProcessOutcome::Retrying { attempt, .. }) => {
+                let tier = self.processor.retry.tier_index(attempt).unwrap_or(0);
+                self.retry(with_attempt(&envelope, attempt), tier)
+            }
+            Ok(ProcessOutcome::Dead { error, .. }) => Outcome::Dead { reason: error },
+            Err(StoreError::Conflict { status, .. }) => {
+                // Another consumer claimed the row after this claim's lease ran out, and
+                // its own message settles the event.
+                tracing::info!(id, %status, "a newer attempt owns the event; dropping this attempt's result");
+                Outcome::Ack
+            }
+            Err(error) => {
+                // The row stays `processing` until the lease ends, then the retry claims it.
+                self.store_failed(id, &error);
+                let tier = self
+                    .processor
+                    .retry
+                    .tier_index(event.attempt_count)
+                    .unwrap_or(0);
+                self.retry(with_attempt(&envelope, event.attempt_count), tier)
+            }
+        }
+    }
+
+    /// Records a timed-out attempt as failed, itself bounded by the handler timeout.
+    async fn record_timeout(&self, event: &StoredEvent) -> Result<ProcessOutcome, StoreError> {
+        let limit = self.config.handler_timeout;
+        let recorded = self.processor.record_timeout(event, limit);
+        match tokio::time::timeout(limit, recorded).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "recording the timed-out attempt took longer than {limit:?}"
+            ))),
+        }
+    }
+
+    fn retry(&self, envelope: Envelope, tier: usize) -> Outcome {
+        let tier_label = tier.to_string();
+        self.processor
+            .metrics
+            .retries
+            .inc(&[("tier", tier_label.as_str())]);
+        Outcome::Retry { envelope, tier }
+    }
+
+    fn store_reachable(&self) {
+        if self.store_down.swap(false, Ordering::Relaxed) {
+            tracing::info!("database reachable again; processing resumes");
+        }
+    }
+
+    fn store_failed(&self, id: i64, error: &StoreError) {
+        let unavailable = matches!(error, StoreError::Unavailable(_));
+        let first = unavailable && !self.store_down.swap(true, Ordering::Relaxed);
+        if first {
+            tracing::error!(id, %error, "database unavailable; deliveries go to a delay tier until it is back");
+        } else if let Some(suppressed) = self.store_log.check() {
+            tracing::warn!(id, %error, suppressed, "database call failed; the delivery goes to a delay tier");
+        }
+    }
+}

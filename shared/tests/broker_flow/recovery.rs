@@ -1,0 +1,216 @@
+//! Recovery: a consumer lost with unacked deliveries, and publishes the broker did not take.
+
+use std::process::Command;
+
+use lapin::options::QueueBindOptions;
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use payhook::model::EventStatus;
+
+use crate::fault::faulty_handlers;
+use crate::harness::{PROCESSING_TIMEOUT, TestEnv, payment_succeeded, poll_until};
+
+#[tokio::test]
+async fn lost_consumer_deliveries_processed_once() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    const EVENTS: usize = 5;
+    let (handlers, plan) = faulty_handlers();
+    plan.close_gate();
+    let ingest = env.spawn_ingest(&[]).await;
+    let lost = env
+        .spawn_consumer(
+            Some(handlers),
+            &[
+                "--consumers",
+                "5",
+                "--amqp-prefetch",
+                "5",
+                "--handler-timeout-seconds",
+                "120",
+                "--lease-seconds",
+                "3",
+            ],
+        )
+        .await;
+    let mut ids = Vec::new();
+    for amount in 0..EVENTS {
+        ids.push(
+            ingest
+                .accept(&payment_succeeded(500 + amount as i64).1)
+                .await,
+        );
+    }
+    let all_held = poll_until(PROCESSING_TIMEOUT, || async { plan.held() == EVENTS }).await;
+    assert!(all_held, "only {} handler calls are in flight", plan.held());
+
+    // Stop consuming without settling, then cut the connection: the broker requeues the
+    // unacked deliveries, as after a crash.
+    lost.shutdown.cancel();
+    let closed = close_connections_named(&format!("{}-consumer-consumer", env.prefix));
+    assert_eq!(closed, 1, "the lost consumer's connection was not found");
+    let replacement = env.spawn_consumer(None, &["--lease-seconds", "3"]).await;
+    for id in &ids {
+        env.wait_for_status(*id, EventStatus::Completed).await;
+    }
+    plan.open_gate();
+    lost.stop().await;
+
+    for id in &ids {
+        let detail = env.detail(*id).await;
+        assert_eq!(detail.event.status, EventStatus::Completed);
+        assert_eq!(detail.event.attempt_count, 2, "event {id}");
+        assert_eq!(detail.payment_events.len(), 1, "event {id}");
+        let successes = detail
+            .logs
+            .iter()
+            .filter(|log| log.processing_step == "handler" && log.status == "success")
+            .count();
+        assert_eq!(successes, 1, "event {id}: {:?}", detail.logs);
+    }
+    assert_eq!(
+        env.count("SELECT COUNT(*) FROM payment_events").await,
+        EVENTS as i64
+    );
+
+    replacement.stop().await;
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn unroutable_publish_is_swept_later() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let ingest = env.spawn_ingest(&[]).await;
+    let ready = poll_until(PROCESSING_TIMEOUT, || async {
+        ingest.get_admin("/health/ready").await.0 == 200
+    })
+    .await;
+    assert!(ready, "ingest never became ready");
+    let connection = Connection::connect(&env.amqp_url, ConnectionProperties::default())
+        .await
+        .expect("connecting the test channel failed");
+    let channel = connection.create_channel().await.unwrap();
+    let names = &env.names;
+    channel
+        .queue_unbind(
+            names.work_queue.as_str().into(),
+            names.exchange.as_str().into(),
+            "work".into(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("unbinding the work queue failed");
+
+    let (_, body) = payment_succeeded(1_234);
+    let id = ingest.accept(&body).await;
+
+    let stored = env.detail(id).await;
+    assert_eq!(stored.event.status, EventStatus::Pending);
+    assert!(
+        stored.event.published_at.is_none(),
+        "a returned message left the row stamped published"
+    );
+    let metrics = ingest.get_metrics().await;
+    assert!(
+        metrics.contains("payhook_publish_failures_total{provider=\"stripe\"}"),
+        "{metrics}"
+    );
+
+    channel
+        .queue_bind(
+            names.work_queue.as_str().into(),
+            names.exchange.as_str().into(),
+            "work".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("binding the work queue again failed");
+    let swept = poll_until(PROCESSING_TIMEOUT, || async {
+        env.depth(&names.work_queue).await == 1
+    })
+    .await;
+    assert!(
+        swept,
+        "the sweeper did not publish the row after the binding returned"
+    );
+    let consumer = env.spawn_consumer(None, &[]).await;
+    let completed = env.wait_for_status(id, EventStatus::Completed).await;
+
+    assert_eq!(completed.payment_events.len(), 1);
+    assert_eq!(completed.event.attempt_count, 1);
+    assert!(completed.event.published_at.is_some());
+
+    let _ = connection.close(200, "test finished".into()).await;
+    consumer.stop().await;
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn unreachable_broker_still_accepts() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let closed_url = format!("amqp://guest:guest@127.0.0.1:{closed_port}/%2f");
+    let ingest = env.spawn_ingest(&["--amqp-url", &closed_url]).await;
+
+    let (_, body) = payment_succeeded(2_500);
+    let id = ingest.accept(&body).await;
+    let (status, ready) = ingest.get_admin("/health/ready").await;
+
+    assert_eq!(status, 503, "{ready}");
+    assert_eq!(ready["broker"], "down", "{ready}");
+    assert_eq!(ready["database"], "up", "{ready}");
+    let stored = env.detail(id).await;
+    assert!(stored.event.published_at.is_none());
+    assert_eq!(stored.event.status, EventStatus::Pending);
+
+    // The consumer reaches the broker, and its sweeper publishes the row.
+    let consumer = env.spawn_consumer(None, &[]).await;
+    let completed = env.wait_for_status(id, EventStatus::Completed).await;
+    assert_eq!(completed.payment_events.len(), 1);
+    assert_eq!(completed.event.attempt_count, 1);
+
+    consumer.stop().await;
+    ingest.stop().await;
+}
+
+/// Closes every broker connection whose client-provided name is `connection_name`, with
+/// `rabbitmqctl` on the local node, and returns how many it closed.
+fn close_connections_named(connection_name: &str) -> usize {
+    let listed = Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ])
+        .output()
+        .expect("running rabbitmqctl list_connections failed");
+    assert!(
+        listed.status.success(),
+        "rabbitmqctl list_connections failed"
+    );
+    let needle = format!("\"{connection_name}\"");
+    let pids: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|line| line.contains(&needle))
+        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
+        .collect();
+    for pid in &pids {
+        let closed = Command::new("rabbitmqctl")
+            .args(["close_connection", pid, "closed by the lost consumer test"])
+            .output()
+            .expect("running rabbitmqctl close_connection failed");
+        assert!(closed.status.success(), "closing connection {pid} failed");
+    }
+    pids.len()
+}
