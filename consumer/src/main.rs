@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use payhook::app::{self, AppConfig};
 use payhook::config::Settings;
 use payhook::config::durations::parse_duration;
 use payhook::telemetry;
 use payhook::worker::operator::{OperatorError, OperatorFilter, OperatorReport};
+use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -80,6 +82,14 @@ async fn main() -> anyhow::Result<()> {
 
     match cli.command {
         Command::Run => {
+            let admin = TcpListener::bind(cli.settings.admin_listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot bind the admin listener to {}",
+                        cli.settings.admin_listen
+                    )
+                })?;
             let config = AppConfig::load(cli.settings)?;
             let shutdown = CancellationToken::new();
             tokio::spawn({
@@ -89,7 +99,7 @@ async fn main() -> anyhow::Result<()> {
                     shutdown.cancel();
                 }
             });
-            app::run_consumer(config, shutdown).await
+            app::run_consumer(config, admin, shutdown).await
         }
         Command::Migrate => {
             let mut settings = cli.settings;

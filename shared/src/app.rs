@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Settings;
 use crate::config::file::FileConfig;
 use crate::http::admin::AdminApi;
-use crate::http::health::{BrokerHealth, HealthCheck};
+use crate::http::health::{BrokerHealth, ConsumingHealth, HealthCheck};
 use crate::http::server::{self, Handler, ServerLimits};
 use crate::http::webhook::{RequestLimits, WebhookIngest};
 use crate::providers::{self, Handler as EventHandler, Provider};
@@ -249,9 +249,16 @@ pub async fn run_ingest_with_broker(
 
 /// Runs a RabbitMQ consumer process with the configured providers' handlers until
 /// `shutdown` is cancelled.
-pub async fn run_consumer(config: AppConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+///
+/// `admin` serves health probes, metrics and the admin API for this process.
+pub async fn run_consumer(
+    config: AppConfig,
+    admin: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let providers = providers::build(&config)?;
-    run_consumer_with_handlers(config, provider_handlers(&providers), shutdown).await
+    let handlers = provider_handlers(&providers);
+    run_consumer_process(config, handlers, Some(admin), shutdown).await
 }
 
 /// Runs a RabbitMQ consumer process with the given handlers, by provider name: consumes the
@@ -260,6 +267,15 @@ pub async fn run_consumer(config: AppConfig, shutdown: CancellationToken) -> any
 pub async fn run_consumer_with_handlers(
     config: AppConfig,
     handlers: HashMap<String, Arc<dyn EventHandler>>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    run_consumer_process(config, handlers, None, shutdown).await
+}
+
+async fn run_consumer_process(
+    config: AppConfig,
+    handlers: HashMap<String, Arc<dyn EventHandler>>,
+    admin: Option<TcpListener>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let settings = &config.settings;
@@ -282,15 +298,44 @@ pub async fn run_consumer_with_handlers(
         concurrency: usize::try_from(settings.consumers).unwrap_or(usize::MAX),
     };
     let sweeper = spawn_sweeper(
-        store,
+        store.clone(),
         Arc::new(publisher.clone()),
-        metrics,
+        metrics.clone(),
         settings,
         shutdown.clone(),
     );
     let consumer = RabbitConsumer::new(rabbit, publisher.clone());
+    let admin_task = match admin {
+        Some(listener) => {
+            let mut admin_api =
+                AdminApi::new(store.clone(), metrics.clone(), settings.admin_token()?);
+            admin_api.checks = vec![
+                Arc::new(BrokerHealth(publisher.clone())),
+                Arc::new(ConsumingHealth(consumer.consuming_flag())),
+            ];
+            let admin_api = Arc::new(admin_api);
+            let handler: Handler = Arc::new(move |request, peer| {
+                let admin_api = admin_api.clone();
+                Box::pin(admin_api.handle(request, peer))
+            });
+            tracing::info!(admin = %listener.local_addr()?, "admin listener ready");
+            let stop = shutdown.clone();
+            Some(tokio::spawn(server::serve(
+                listener,
+                handler,
+                ServerLimits::default(),
+                stop,
+            )))
+        }
+        None => None,
+    };
     let event_consumer = Arc::new(EventConsumer::new(processor, consumer_config));
     event_consumer.run(&consumer, shutdown).await;
+    if let Some(task) = admin_task
+        && let Err(error) = task.await
+    {
+        tracing::error!(%error, "admin listener ended abnormally");
+    }
 
     if let Err(error) = sweeper.await {
         tracing::error!(%error, "sweeper ended abnormally");

@@ -38,6 +38,24 @@ impl HealthCheck for BrokerHealth {
     }
 }
 
+/// Reports the consumer as up while it is attached to the work queue.
+pub struct ConsumingHealth(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+#[async_trait]
+impl HealthCheck for ConsumingHealth {
+    fn name(&self) -> &'static str {
+        "consumer"
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if self.0.load(std::sync::atomic::Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err("not attached to the work queue".to_string())
+        }
+    }
+}
+
 /// Runs one check within [`CHECK_TIMEOUT`].
 pub async fn run_check(check: &dyn HealthCheck) -> Result<(), String> {
     match tokio::time::timeout(CHECK_TIMEOUT, check.check()).await {

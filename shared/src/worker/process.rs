@@ -113,7 +113,12 @@ impl Processor {
     /// Runs the provider's handler on the blocking thread pool, so a slow or blocking
     /// handler never stalls the async runtime and a caller's timeout can still fire.
     async fn run_handler(&self, event: &StoredEvent) -> Result<Extraction, String> {
-        let Some(handler) = self.handlers.get(&event.provider).cloned() else {
+        let handler = self
+            .handlers
+            .get(&event.provider)
+            .cloned()
+            .or_else(|| builtin_handler(&event.provider));
+        let Some(handler) = handler else {
             return Err(format!(
                 "no handler is configured for provider {:?}",
                 event.provider
@@ -203,5 +208,17 @@ impl Processor {
             }
             ProcessOutcome::Completed { .. } | ProcessOutcome::Ignored => {}
         }
+    }
+}
+
+/// Returns the handler of a built-in provider by its route (`stripe`, `stripe/eu`,
+/// `paypal/eu`), so a consumer processes those events without the signing secrets that only
+/// ingest needs. Config-defined providers need their configuration file.
+fn builtin_handler(route: &str) -> Option<Arc<dyn Handler>> {
+    let kind = route.split('/').next().unwrap_or(route);
+    match kind {
+        "stripe" => Some(Arc::new(crate::providers::stripe::StripeHandler)),
+        "paypal" => Some(Arc::new(crate::providers::paypal::extract::PayPalHandler)),
+        _ => None,
     }
 }

@@ -51,9 +51,27 @@ async fn signed_stripe_event_completes() {
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["broker"], "up", "{ready}");
     assert_eq!(env.depth(&env.names.work_queue).await, 0);
+    let consumer_admin = consumer.admin.expect("consumer admin listener");
+    let (status, ready) = get_json(&format!("http://{consumer_admin}/health/ready")).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["consumer"], "up", "{ready}");
+    assert_eq!(ready["broker"], "up", "{ready}");
 
     consumer.stop().await;
     ingest.stop().await;
+}
+
+async fn get_json(url: &str) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<http_body_util::Full<bytes::Bytes>>();
+    let response = client
+        .get(url.parse().unwrap())
+        .await
+        .expect("request failed");
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&body).expect("JSON body"))
 }
 
 #[tokio::test]

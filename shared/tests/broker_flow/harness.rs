@@ -172,15 +172,24 @@ impl TestEnv {
     ) -> TestConsumer {
         let config = self.config(extra);
         let shutdown = CancellationToken::new();
-        let task = match handlers {
-            None => tokio::spawn(app::run_consumer(config, shutdown.clone())),
-            Some(handlers) => tokio::spawn(app::run_consumer_with_handlers(
-                config,
-                handlers,
-                shutdown.clone(),
-            )),
+        let (task, admin) = match handlers {
+            None => {
+                let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let admin = listener.local_addr().unwrap();
+                let task = tokio::spawn(app::run_consumer(config, listener, shutdown.clone()));
+                (task, Some(admin))
+            }
+            Some(handlers) => {
+                let task = tokio::spawn(app::run_consumer_with_handlers(
+                    config,
+                    handlers,
+                    shutdown.clone(),
+                ));
+                (task, None)
+            }
         };
         TestConsumer {
+            admin,
             shutdown,
             task: Some(task),
         }
@@ -362,6 +371,8 @@ impl Drop for TestIngest {
 
 /// A consumer running on its library entry point.
 pub struct TestConsumer {
+    /// Admin listener of a consumer started with the configured providers.
+    pub admin: Option<SocketAddr>,
     pub shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }

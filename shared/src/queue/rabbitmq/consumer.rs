@@ -101,6 +101,12 @@ impl RabbitConsumer {
         self.consuming.load(Ordering::Relaxed)
     }
 
+    /// Returns a shared flag that is true while a consumer is attached to the work queue,
+    /// for health checks that outlive a borrow of the consumer.
+    pub fn consuming_flag(&self) -> Arc<AtomicBool> {
+        self.consuming.clone()
+    }
+
     /// Runs `handler` for every delivery until `shutdown` is cancelled. Up to `prefetch`
     /// handlers run at once, each in its own task, so a panic fails only its message, which
     /// goes to the dead-letter queue.
