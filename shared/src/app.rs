@@ -159,8 +159,8 @@ pub async fn run_embedded_with_providers(
 pub fn rabbit_config(settings: &Settings, role: &str) -> anyhow::Result<RabbitConfig> {
     let url = settings
         .amqp_url
-        .as_deref()
-        .map(str::trim)
+        .as_ref()
+        .map(|url| url.expose().trim())
         .filter(|url| !url.is_empty())
         .context("PAYHOOK_AMQP_URL is not set; RabbitMQ mode needs a broker URL")?;
     let mut config = RabbitConfig::new(Secret::new(url));

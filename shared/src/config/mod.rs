@@ -66,26 +66,27 @@ pub struct Settings {
     pub admin_listen: SocketAddr,
 
     /// Bearer token for the admin API; required when the admin listener is not on loopback.
-    #[arg(long, env = "PAYHOOK_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    #[arg(long, env = "PAYHOOK_ADMIN_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub admin_token: Option<Secret>,
 
     /// Database URL: sqlite://FILE, postgres://..., mssql://... or an ADO.NET connection
     /// string [default: sqlite://payhook.db; alias: ConnectionStrings__DefaultConnection].
-    #[arg(long, env = "PAYHOOK_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
+    #[arg(long, env = "PAYHOOK_DATABASE_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub database_url: Option<Secret>,
 
     /// RabbitMQ URL; when unset, the embedded queue runs workers inside the ingest process.
-    #[arg(long, env = "PAYHOOK_AMQP_URL", hide_env_values = true)]
-    pub amqp_url: Option<String>,
+    #[arg(long, env = "PAYHOOK_AMQP_URL", hide_env_values = true, value_parser = parse_secret)]
+    pub amqp_url: Option<Secret>,
 
     /// Comma-separated Stripe endpoint signing secrets (several during rotation).
     #[arg(
         long,
         env = "PAYHOOK_STRIPE_SECRETS",
         value_delimiter = ',',
+        value_parser = parse_secret,
         hide_env_values = true
     )]
-    pub stripe_secrets: Vec<String>,
+    pub stripe_secrets: Vec<Secret>,
 
     /// File with Stripe signing secrets, one per line (e.g. a Kubernetes secret mount).
     #[arg(long, env = "PAYHOOK_STRIPE_SECRETS_FILE")]
@@ -244,7 +245,9 @@ impl Settings {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
         if self.database_url.is_none() {
-            self.database_url = lookup(ENV_ALIASES[0].0).filter(|v| !v.trim().is_empty());
+            self.database_url = lookup(ENV_ALIASES[0].0)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| Secret::new(v.trim()));
         }
         if self.max_attempts.is_none()
             && let Some(value) = lookup(ENV_ALIASES[1].0)
@@ -266,7 +269,11 @@ impl Settings {
 
     /// Returns the database URL, falling back to the embedded SQLite file.
     pub fn database_url(&self) -> &str {
-        self.database_url.as_deref().unwrap_or(DEFAULT_DATABASE_URL)
+        self.database_url
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|url| !url.is_empty())
+            .unwrap_or(DEFAULT_DATABASE_URL)
     }
 
     /// Returns the attempts per event, validated to be at least 1.
@@ -295,8 +302,8 @@ impl Settings {
     pub fn admin_token(&self) -> Result<Option<Secret>, ConfigError> {
         let token = self
             .admin_token
-            .as_deref()
-            .map(str::trim)
+            .as_ref()
+            .map(|t| t.expose().trim())
             .filter(|t| !t.is_empty())
             .map(Secret::new);
         if token.is_none() && !self.admin_listen.ip().is_loopback() {
@@ -316,7 +323,7 @@ impl Settings {
         let mut secrets: Vec<Secret> = self
             .stripe_secrets
             .iter()
-            .map(|s| s.trim())
+            .map(|s| s.expose().trim())
             .filter(|s| !s.is_empty())
             .map(Secret::new)
             .collect();
@@ -448,6 +455,35 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_hides_secrets() {
+        let settings = parse(&[
+            "--database-url",
+            "postgres://app:db-password@db/payhook",
+            "--amqp-url",
+            "amqp://app:broker-password@mq",
+            "--stripe-secrets",
+            "whsec_stripe_value",
+            "--admin-token",
+            "admin-token-value",
+        ]);
+
+        let debug = format!("{settings:?}");
+
+        for secret in [
+            "db-password",
+            "broker-password",
+            "whsec_stripe_value",
+            "admin-token-value",
+        ] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert_eq!(
+            settings.database_url(),
+            "postgres://app:db-password@db/payhook"
+        );
+    }
+
+    #[test]
     fn public_admin_listener_requires_token() {
         let settings = parse(&["--admin-listen", "0.0.0.0:7003"]);
 
@@ -461,6 +497,10 @@ mod tests {
         let settings = parse(&[]);
 
         assert_eq!(settings.database_url(), DEFAULT_DATABASE_URL);
+        assert!(
+            !format!("{settings:?}").contains("sqlite"),
+            "Debug output must not show connection strings"
+        );
         assert_eq!(settings.max_attempts().unwrap(), DEFAULT_MAX_ATTEMPTS);
         assert!(settings.amqp_url.is_none());
     }
