@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::config::file::FileConfig;
 use crate::http::admin::AdminApi;
 use crate::http::server::{self, Handler, ServerLimits};
-use crate::http::webhook::{RequestLimits, WebhookIngest};
+use crate::http::webhook::WebhookIngest;
 use crate::providers::{self, Provider};
 use crate::queue::Publisher;
 use crate::storage::{self, Store, StoreOptions};
@@ -132,12 +132,7 @@ pub fn serve_listeners(
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     let settings = &config.settings;
     let mut ingest = WebhookIngest::new(store.clone(), providers, publisher, metrics.clone());
-    ingest.limits = RequestLimits {
-        max_body_bytes: settings.max_body_bytes,
-        request_timeout: Duration::from_secs(settings.request_timeout_seconds),
-    };
-    ingest.max_attempts = settings.max_attempts()?;
-    ingest.trusted_proxies = settings.trusted_proxies()?;
+    ingest.apply_settings(settings)?;
     let ingest = Arc::new(ingest);
     let admin_api = Arc::new(AdminApi {
         store,
@@ -145,11 +140,7 @@ pub fn serve_listeners(
         token: settings.admin_token()?,
     });
 
-    let public_limits = ServerLimits {
-        max_connections: settings.max_connections,
-        header_read_timeout: Duration::from_secs(settings.header_read_timeout_seconds),
-        ..ServerLimits::default()
-    };
+    let public_limits = ServerLimits::from_settings(settings);
     let public_handler: Handler = Arc::new(move |request, peer| {
         let ingest = ingest.clone();
         Box::pin(ingest.handle(request, peer))

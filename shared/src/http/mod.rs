@@ -2,7 +2,11 @@
 //! and the queue; never worker internals.
 
 pub mod admin;
+pub mod allowlist;
 pub mod client_ip;
+pub mod connection;
 pub mod error;
+pub mod json_guard;
+pub mod rate_limit;
 pub mod server;
 pub mod webhook;
