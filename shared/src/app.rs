@@ -16,6 +16,7 @@ use crate::http::server::{self, Handler, ServerLimits};
 use crate::http::webhook::WebhookIngest;
 use crate::providers::{self, Provider};
 use crate::queue::Publisher;
+use crate::storage::encrypted::{EncryptedStore, PayloadKeys};
 use crate::storage::{self, Store, StoreOptions};
 use crate::telemetry::metrics::Metrics;
 use crate::worker::embedded::{EmbeddedQueue, EmbeddedWorkerConfig};
@@ -54,6 +55,18 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             .migrate()
             .await
             .context("failed to apply database migrations")?;
+    }
+    let keys = PayloadKeys::load(
+        &settings.payload_keys,
+        settings.payload_keys_file.as_deref(),
+    )
+    .context("invalid PAYHOOK_PAYLOAD_KEYS")?;
+    if let Some(keys) = keys {
+        tracing::info!(
+            key_id = keys.current_id(),
+            "raw payloads are encrypted at rest"
+        );
+        return Ok(Arc::new(EncryptedStore::new(store, keys)));
     }
     Ok(store)
 }
