@@ -71,8 +71,8 @@ async fn chunked_fifty_mebibytes_get_413_early() {
 
     let text = String::from_utf8_lossy(&received);
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
-    // The answer arrives after the first MiB, long before the 50 MiB are sent; socket
-    // buffers on both sides account for the few MiB beyond the limit.
+    // The response arrives after the first MiB, long before the 50 MiB are sent. Socket
+    // buffers on both sides account for the few MiB written beyond the limit.
     assert!(
         sent_at_answer < 16 * 1024 * 1024,
         "server read {sent_at_answer} bytes before answering"

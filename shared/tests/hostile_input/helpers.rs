@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 /// Signing secret of the Stripe route.
 pub const STRIPE_SECRET: &str = "whsec_payhook_hostile_input";
 
-/// Upper bound on the answer time of a genuine webhook while the service is under abuse.
+/// Maximum response time of a genuine webhook while the service is under abuse.
 pub const GENUINE_LATENCY: Duration = Duration::from_secs(2);
 
 /// Header read timeout of the test service, in seconds.
@@ -176,7 +176,7 @@ impl Drop for Service {
     }
 }
 
-/// A `payment_intent.succeeded` event with the given id.
+/// Returns a `payment_intent.succeeded` event with the given id.
 pub fn stripe_event(event_id: &str) -> String {
     serde_json::json!({
         "id": event_id,

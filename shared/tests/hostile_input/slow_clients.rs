@@ -203,7 +203,7 @@ async fn http2_enforces_header_list_limit() {
         .header("x-padding", "a".repeat(32 * 1024))
         .body(Full::new(Bytes::from_static(b"{}")))
         .unwrap();
-    // The server either resets the stream or answers 431; it never runs the handler.
+    // The server either resets the stream or responds 431, but never runs the handler.
     if let Ok(response) = sender.send_request(oversized).await {
         assert_eq!(response.status(), 431);
     }
