@@ -1,5 +1,7 @@
 #![no_main]
 
+use std::sync::LazyLock;
+
 use libfuzzer_sys::fuzz_target;
 use payhook::providers::Handler;
 use payhook::providers::hmac::{ConfigHandler, HmacPaymentMapping};
@@ -30,11 +32,19 @@ created_at = "/updated_at"
 "orders/paid" = "succeeded"
 "#;
 
+static HANDLERS: LazyLock<Vec<ConfigHandler>> = LazyLock::new(|| {
+    [MAPPING, DECIMAL_MAPPING]
+        .into_iter()
+        .map(|text| {
+            let mapping: HmacPaymentMapping = toml::from_str(text).expect("valid mapping");
+            ConfigHandler::new("fuzz", Some(mapping)).expect("valid handler")
+        })
+        .collect()
+});
+
 fuzz_target!(|input: (&str, &str)| {
     let (event_type, payload) = input;
-    for mapping in [MAPPING, DECIMAL_MAPPING] {
-        let mapping: HmacPaymentMapping = toml::from_str(mapping).expect("valid mapping");
-        let handler = ConfigHandler::new("fuzz", Some(mapping)).expect("valid handler");
+    for handler in HANDLERS.iter() {
         let _ = handler.extract(event_type, payload);
     }
 });

@@ -3,6 +3,8 @@
 #[path = "common.rs"]
 mod common;
 
+use std::sync::LazyLock;
+
 use libfuzzer_sys::fuzz_target;
 use payhook::fuzzing::verify_now;
 use payhook::providers::Verifier;
@@ -25,17 +27,20 @@ signature_key = "h1"
 timestamp_key = "ts"
 "#;
 
+static VERIFIER: LazyLock<HmacVerifier> = LazyLock::new(|| {
+    let config: HmacSchemeConfig = toml::from_str(SCHEME).expect("valid scheme");
+    HmacVerifier::new(config, vec![Secret::new("fuzz-hmac-secret")]).expect("valid verifier")
+});
+
 fuzz_target!(|input: (String, String, String, Vec<u8>)| {
     let (signature, event_id, topic, body) = input;
-    let config: HmacSchemeConfig = toml::from_str(SCHEME).expect("valid scheme");
-    let verifier =
-        HmacVerifier::new(config, vec![Secret::new("fuzz-hmac-secret")]).expect("valid verifier");
+    let verifier = &*VERIFIER;
     let headers = common::headers(&[
         ("paddle-signature", &signature),
         ("x-shop-webhook-id", &event_id),
         ("x-shop-topic", &topic),
     ]);
-    let result = verify_now(&verifier, &headers, &body, common::now());
+    let result = verify_now(verifier, &headers, &body, common::now());
     assert!(result.is_some(), "HMAC verification waited on I/O");
     let _ = verifier.identity(&headers, &body);
 });

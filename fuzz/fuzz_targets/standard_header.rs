@@ -23,5 +23,8 @@ fuzz_target!(|input: (String, String, String, Vec<u8>)| {
         ("webhook-signature", &signature),
     ]);
     let result = verify_now(&verifier, &headers, &body, common::now());
-    assert!(result.is_some(), "Standard Webhooks verification waited on I/O");
+    assert!(
+        result.is_some(),
+        "Standard Webhooks verification waited on I/O"
+    );
 });
