@@ -14,11 +14,12 @@ use crate::config::file::FileConfig;
 use crate::http::admin::AdminApi;
 use crate::http::health::{BrokerHealth, ConsumingHealth, HealthCheck};
 use crate::http::server::{self, Handler, ServerLimits};
-use crate::http::webhook::{RequestLimits, WebhookIngest};
+use crate::http::webhook::WebhookIngest;
 use crate::providers::{self, Handler as EventHandler, Provider};
 use crate::queue::Publisher;
 use crate::queue::rabbitmq::{RabbitConfig, RabbitConsumer, RabbitPublisher};
 use crate::secret::Secret;
+use crate::storage::encrypted::{EncryptedStore, PayloadKeys};
 use crate::storage::{self, Store, StoreOptions};
 use crate::telemetry::metrics::Metrics;
 use crate::worker::consumer::{ConsumerConfig, EventConsumer};
@@ -60,6 +61,18 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             .migrate()
             .await
             .context("failed to apply database migrations")?;
+    }
+    let keys = PayloadKeys::load(
+        &settings.payload_keys,
+        settings.payload_keys_file.as_deref(),
+    )
+    .context("invalid PAYHOOK_PAYLOAD_KEYS")?;
+    if let Some(keys) = keys {
+        tracing::info!(
+            key_id = keys.current_id(),
+            "raw payloads are encrypted at rest"
+        );
+        return Ok(Arc::new(EncryptedStore::new(store, keys)));
     }
     Ok(store)
 }
@@ -455,21 +468,12 @@ pub fn serve_listeners_with(
     admin_api.queue = Some(publisher.clone());
     let mut ingest = WebhookIngest::new(store.clone(), providers, publisher, metrics.clone());
     ingest.publishes_to_broker = publishes_to_broker;
-    ingest.limits = RequestLimits {
-        max_body_bytes: settings.max_body_bytes,
-        request_timeout: Duration::from_secs(settings.request_timeout_seconds),
-    };
-    ingest.max_attempts = settings.max_attempts()?;
-    ingest.trusted_proxies = settings.trusted_proxies()?;
+    ingest.apply_settings(settings)?;
     let ingest = Arc::new(ingest);
     admin_api.checks = checks;
     let admin_api = Arc::new(admin_api);
 
-    let public_limits = ServerLimits {
-        max_connections: settings.max_connections,
-        header_read_timeout: Duration::from_secs(settings.header_read_timeout_seconds),
-        ..ServerLimits::default()
-    };
+    let public_limits = ServerLimits::from_settings(settings);
     let public_handler: Handler = Arc::new(move |request, peer| {
         let ingest = ingest.clone();
         Box::pin(ingest.handle(request, peer))

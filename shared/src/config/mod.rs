@@ -231,6 +231,71 @@ pub struct Settings {
     /// Events one consumer process handles at the same time (at least 1).
     #[arg(long, env = "PAYHOOK_CONSUMERS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
     pub consumers: u64,
+
+    /// Maximum size of a request head (request line and headers), in bytes; a larger head
+    /// gets 431.
+    #[arg(long, env = "PAYHOOK_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Maximum number of request headers; more get 431.
+    #[arg(long, env = "PAYHOOK_MAX_HEADERS", default_value_t = 64)]
+    pub max_headers: usize,
+
+    /// Seconds an idle keep-alive connection stays open between requests.
+    #[arg(long, env = "PAYHOOK_KEEP_ALIVE_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub keep_alive_timeout_seconds: u64,
+
+    /// Maximum nesting depth of a webhook's JSON body; deeper bodies get 400
+    /// `payload_too_deep`.
+    #[arg(long, env = "PAYHOOK_MAX_JSON_DEPTH", default_value_t = 64)]
+    pub max_json_depth: usize,
+
+    /// Maximum size of an HTTP/2 request's header list, in bytes.
+    #[arg(long, env = "PAYHOOK_H2_MAX_HEADER_LIST_BYTES", default_value_t = 16 * 1024)]
+    pub h2_max_header_list_bytes: u32,
+
+    /// Maximum concurrent streams per HTTP/2 connection.
+    #[arg(long, env = "PAYHOOK_H2_MAX_CONCURRENT_STREAMS", default_value_t = 64)]
+    pub h2_max_concurrent_streams: u32,
+
+    /// Signature failures one source IP may cause in a burst before getting 429.
+    #[arg(long, env = "PAYHOOK_SIGNATURE_FAILURE_BURST", default_value_t = 20)]
+    pub signature_failure_burst: u32,
+
+    /// Signature failures per minute one source IP may cause after its burst; 0 disables
+    /// the limit.
+    #[arg(
+        long,
+        env = "PAYHOOK_SIGNATURE_FAILURES_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub signature_failures_per_minute: u32,
+
+    /// Source IPs tracked by the signature failure limit; the least recently seen are
+    /// evicted beyond this.
+    #[arg(long, env = "PAYHOOK_RATE_LIMIT_MAX_IPS", default_value_t = 10_000)]
+    pub rate_limit_max_ips: usize,
+
+    /// Per-provider source IP allowlists: `provider=CIDR;CIDR,provider=CIDR`, e.g.
+    /// `stripe=3.18.12.63/32;3.130.192.231/32`. Providers not listed accept any address.
+    #[arg(long, env = "PAYHOOK_IP_ALLOWLIST", value_delimiter = ',')]
+    pub ip_allowlist: Vec<String>,
+
+    /// Keys for encrypting stored raw payloads: `id:base64key,id:base64key` with 32-byte
+    /// AES-256 keys. The first key encrypts; every key decrypts.
+    #[arg(
+        long,
+        env = "PAYHOOK_PAYLOAD_KEYS",
+        value_delimiter = ',',
+        value_parser = parse_secret,
+        hide_env_values = true
+    )]
+    pub payload_keys: Vec<Secret>,
+
+    /// File with payload keys, one `id:base64key` per line; appended after
+    /// `PAYHOOK_PAYLOAD_KEYS`.
+    #[arg(long, env = "PAYHOOK_PAYLOAD_KEYS_FILE")]
+    pub payload_keys_file: Option<PathBuf>,
 }
 
 fn parse_secret(value: &str) -> Result<Secret, String> {

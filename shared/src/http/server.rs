@@ -1,5 +1,9 @@
 //! The HTTP server loop shared by the public and admin listeners: connection limit, header
 //! read timeout, keep-alive timeout, panic guard and graceful shutdown.
+//!
+//! Connection limit: at most `max_connections` connections are served at once. Further
+//! clients are not accepted and wait in the kernel's accept queue until a slot frees, so a
+//! genuine sender gets through once idle or slow connections are closed by the timeouts.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,7 +23,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use super::connection::Activity;
 use super::error::{ApiError, Body};
+use crate::config::Settings;
 
 /// Connection-level limits of one listener.
 #[derive(Debug, Clone)]
@@ -36,6 +42,26 @@ pub struct ServerLimits {
     pub keep_alive_timeout: Duration,
     /// Time allowed for draining in-flight requests on shutdown.
     pub shutdown_grace: Duration,
+    /// Maximum size of an HTTP/2 header list, in bytes.
+    pub h2_max_header_list_bytes: u32,
+    /// Maximum concurrent streams per HTTP/2 connection.
+    pub h2_max_concurrent_streams: u32,
+}
+
+impl ServerLimits {
+    /// Returns the public listener's limits from the settings.
+    pub fn from_settings(settings: &Settings) -> Self {
+        ServerLimits {
+            max_connections: settings.max_connections.max(1),
+            header_read_timeout: Duration::from_secs(settings.header_read_timeout_seconds.max(1)),
+            max_header_bytes: settings.max_header_bytes,
+            max_headers: settings.max_headers,
+            keep_alive_timeout: Duration::from_secs(settings.keep_alive_timeout_seconds.max(1)),
+            h2_max_header_list_bytes: settings.h2_max_header_list_bytes,
+            h2_max_concurrent_streams: settings.h2_max_concurrent_streams.max(1),
+            ..ServerLimits::default()
+        }
+    }
 }
 
 impl Default for ServerLimits {
@@ -45,8 +71,10 @@ impl Default for ServerLimits {
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 16 * 1024,
             max_headers: 64,
-            keep_alive_timeout: Duration::from_secs(75),
+            keep_alive_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(25),
+            h2_max_header_list_bytes: 16 * 1024,
+            h2_max_concurrent_streams: 64,
         }
     }
 }
@@ -94,15 +122,32 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = service_fn(move |request: Request<Incoming>| {
-            let handler = handler.clone();
-            async move { Ok::<_, std::convert::Infallible>(guarded(handler, request, peer).await) }
-        });
+        let activity = Arc::new(Activity::new());
+        let service = {
+            let activity = activity.clone();
+            service_fn(move |request: Request<Incoming>| {
+                let handler = handler.clone();
+                let in_flight = activity.begin();
+                async move {
+                    let response = guarded(handler, request, peer).await;
+                    drop(in_flight);
+                    Ok::<_, std::convert::Infallible>(response)
+                }
+            })
+        };
         let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
         let connection = graceful.watch(connection.into_owned());
+        let idle_limits = (limits.header_read_timeout, limits.keep_alive_timeout);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, error = %error, "connection closed with an error");
+            tokio::select! {
+                result = connection => {
+                    if let Err(error) = result {
+                        tracing::debug!(%peer, error = %error, "connection closed with an error");
+                    }
+                }
+                () = activity.idle_expired(idle_limits.0, idle_limits.1) => {
+                    tracing::debug!(%peer, "closed an idle connection");
+                }
             }
             drop(permit);
         });
@@ -129,8 +174,8 @@ fn build_protocol(limits: &ServerLimits) -> auto::Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(limits.max_header_bytes as u32)
-        .max_concurrent_streams(64)
+        .max_header_list_size(limits.h2_max_header_list_bytes)
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
         .keep_alive_interval(Some(limits.keep_alive_timeout))
         .keep_alive_timeout(Duration::from_secs(20));
     builder

@@ -1,8 +1,9 @@
 //! The public listener: `POST /api/webhooks/{provider}[/{endpoint}]`.
 //!
-//! Order of work per request: route → method → size limit → raw body → signature check on
-//! the exact bytes → UTF-8 and JSON identity → one durable insert → publish → answer. No 2xx
-//! is sent before the row is committed.
+//! Order of work per request: route → method → source IP allowlist → size limit → raw body
+//! → JSON depth scan → signature check on the exact bytes (failures count towards the source
+//! IP's rate limit) → UTF-8 → JSON with unique keys → identity → one durable insert →
+//! publish → answer. No 2xx is sent before the row is committed.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,10 +17,14 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
 
+use super::allowlist::IpAllowlist;
 use super::client_ip::{IpNetwork, client_ip};
 use super::error::{ApiError, Body, json_response};
+use super::json_guard::{self, JsonGuardError};
+use super::rate_limit::{FailureLimit, FailureLimiter};
+use crate::config::{ConfigError, Settings};
 use crate::model::{InsertOutcome, NewEvent};
-use crate::providers::{Provider, VerifyRequest};
+use crate::providers::{IdentityError, Provider, Rejection, VerifyRequest};
 use crate::queue::{Envelope, Publisher};
 use crate::storage::{Store, StoreError};
 use crate::telemetry::log_limiter::LogLimiter;
@@ -32,6 +37,8 @@ pub struct RequestLimits {
     pub max_body_bytes: usize,
     /// Time allowed for reading the body and answering, from the end of the headers.
     pub request_timeout: Duration,
+    /// Maximum nesting depth of the JSON body.
+    pub max_json_depth: usize,
 }
 
 impl Default for RequestLimits {
@@ -39,6 +46,7 @@ impl Default for RequestLimits {
         RequestLimits {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(15),
+            max_json_depth: 64,
         }
     }
 }
@@ -60,6 +68,10 @@ pub struct WebhookIngest {
     /// the embedded queue reads rows straight from the database instead.
     pub publishes_to_broker: bool,
     pub clock: Clock,
+    /// Source networks allowed per provider; providers without a rule accept any address.
+    pub allowlist: IpAllowlist,
+    /// Limits signature failures per source IP.
+    pub failure_limiter: FailureLimiter,
     rejection_log: LogLimiter,
     failure_log: LogLimiter,
 }
@@ -88,9 +100,44 @@ impl WebhookIngest {
             trusted_proxies: Vec::new(),
             publishes_to_broker: false,
             clock: Arc::new(Utc::now),
+            allowlist: IpAllowlist::default(),
+            failure_limiter: FailureLimiter::new(FailureLimit::default()),
             rejection_log: LogLimiter::new(Duration::from_secs(1)),
             failure_log: LogLimiter::new(Duration::from_secs(1)),
         }
+    }
+
+    /// Applies the request limits, allowlists, rate limit, attempts and trusted proxies from
+    /// the settings. Fails on an invalid value or an allowlist naming an unknown provider.
+    pub fn apply_settings(&mut self, settings: &Settings) -> Result<(), ConfigError> {
+        self.limits = RequestLimits {
+            max_body_bytes: settings.max_body_bytes,
+            request_timeout: Duration::from_secs(settings.request_timeout_seconds.max(1)),
+            max_json_depth: settings.max_json_depth,
+        };
+        self.max_attempts = settings.max_attempts()?;
+        self.trusted_proxies = settings.trusted_proxies()?;
+        self.failure_limiter = FailureLimiter::new(FailureLimit {
+            burst: settings.signature_failure_burst,
+            per_minute: settings.signature_failures_per_minute,
+            max_addresses: settings.rate_limit_max_ips,
+        });
+        let allowlist =
+            IpAllowlist::parse(&settings.ip_allowlist).map_err(|e| ConfigError::Invalid {
+                name: "PAYHOOK_IP_ALLOWLIST",
+                reason: e.to_string(),
+            })?;
+        if let Some(unknown) = allowlist
+            .providers()
+            .find(|name| !self.providers.contains_key(*name))
+        {
+            return Err(ConfigError::Invalid {
+                name: "PAYHOOK_IP_ALLOWLIST",
+                reason: format!("{unknown:?} is not a configured provider"),
+            });
+        }
+        self.allowlist = allowlist;
+        Ok(())
     }
 
     /// Handles one request of the public listener.
@@ -134,6 +181,13 @@ impl WebhookIngest {
                         .headers_mut()
                         .insert(header::ALLOW, HeaderValue::from_static("POST"));
                 }
+                if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                    // Closing makes a flooding client pay for a new connection per attempt
+                    // and frees its connection slot for other senders.
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
                 response
             }
         }
@@ -174,8 +228,19 @@ impl WebhookIngest {
         peer: SocketAddr,
     ) -> Result<Response<Body>, ApiError> {
         let (parts, body) = request.into_parts();
-        let body = self.read_body(&parts.headers, body).await?;
         let source_ip = client_ip(peer, &parts.headers, &self.trusted_proxies);
+        if !self.allowlist.allows(&provider.name, source_ip) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "ip_not_allowed",
+                format!(
+                    "source address {source_ip} is not allowed for provider {:?}",
+                    provider.name
+                ),
+            ));
+        }
+        let body = self.read_body(&parts.headers, body).await?;
+        json_guard::check_depth(&body, self.limits.max_json_depth).map_err(guard_error)?;
 
         let verify_started = Instant::now();
         let verified = provider
@@ -203,6 +268,15 @@ impl WebhookIngest {
                         "rejected unauthenticated webhook"
                     );
                 }
+                if matches!(rejection, Rejection::VerifierUnavailable(_)) {
+                    return Err(rejection.into());
+                }
+                if let Err(wait) = self
+                    .failure_limiter
+                    .record_failure(source_ip, Instant::now())
+                {
+                    return Err(too_many_failures(wait));
+                }
                 return Err(rejection.into());
             }
         };
@@ -216,10 +290,17 @@ impl WebhookIngest {
                 ),
             )
         })?;
+        json_guard::check_unique_keys(&body).map_err(guard_error)?;
         let identity = provider
             .verifier
             .identity(&parts.headers, &body)
-            .map_err(|error| ApiError::bad_request("invalid_payload", error.to_string()))?;
+            .map_err(|error| {
+                let code = match error {
+                    IdentityError::InvalidJson(_) => "invalid_json",
+                    IdentityError::MissingField(_) => "missing_field",
+                };
+                ApiError::bad_request(code, error.to_string())
+            })?;
 
         let headers_json: serde_json::Map<String, serde_json::Value> = verified
             .headers
@@ -338,6 +419,22 @@ impl WebhookIngest {
                 tracing::error!(id, %error, "failed to clear the published mark after a failed publish");
             }
         }
+    }
+}
+
+fn guard_error(error: JsonGuardError) -> ApiError {
+    ApiError::bad_request(error.code(), error.to_string())
+}
+
+fn too_many_failures(wait: Duration) -> ApiError {
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u32;
+    ApiError {
+        retry_after: Some(seconds),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            format!("too many failed signature checks from this address; retry in {seconds} s"),
+        )
     }
 }
 

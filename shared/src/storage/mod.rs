@@ -12,6 +12,7 @@ use crate::model::{
     StoredEvent,
 };
 
+pub mod encrypted;
 pub(crate) mod limits;
 pub mod mssql;
 pub mod postgres;
