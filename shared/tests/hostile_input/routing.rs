@@ -71,21 +71,48 @@ async fn sql_metacharacters_are_inert() {
             )
             .await;
         assert_eq!(detail.status, 400, "{injection}: {}", detail.body);
-        let query = service
-            .send(
-                "GET",
-                service.admin,
-                &format!("/api/webhooks/events/1?id={encoded}&provider={encoded}"),
-                &[],
-                b"",
-            )
-            .await;
-        assert!(
-            query.status == 200 || query.status == 404,
-            "{injection}: {} {}",
-            query.status,
-            query.body
-        );
+        // Text filters are bound as parameters, so they match nothing and list nothing.
+        for path in [
+            format!("/api/webhooks/events?provider={encoded}&eventType={encoded}"),
+            format!("/api/webhooks/statistics?provider={encoded}"),
+        ] {
+            let listed = service.send("GET", service.admin, &path, &[], b"").await;
+            assert_eq!(listed.status, 200, "{injection} {path}: {}", listed.body);
+        }
+        // Typed parameters reject the text with a 400 naming the parameter.
+        for (path, parameter) in [
+            (format!("/api/webhooks/events?status={encoded}"), "status"),
+            (
+                format!("/api/webhooks/events?fromDate={encoded}"),
+                "fromDate",
+            ),
+            (format!("/api/webhooks/events?page={encoded}"), "page"),
+            (
+                format!("/api/webhooks/events/1?include={encoded}"),
+                "include",
+            ),
+            (
+                format!("/api/webhooks/retry?maxRetries={encoded}"),
+                "maxRetries",
+            ),
+        ] {
+            let method = if path.contains("/retry") {
+                "POST"
+            } else {
+                "GET"
+            };
+            let rejected = service.send(method, service.admin, &path, &[], b"").await;
+            assert_eq!(
+                rejected.status, 400,
+                "{injection} {path}: {}",
+                rejected.body
+            );
+            assert!(
+                rejected.body.contains(parameter),
+                "{injection} {path}: {}",
+                rejected.body
+            );
+        }
         let public = service
             .post(&format!("/api/webhooks/{encoded}"), &[], b"{}")
             .await;
