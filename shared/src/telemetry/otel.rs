@@ -48,9 +48,9 @@ impl OtlpSettings {
     }
 }
 
-/// Builds a tracer provider that batches spans to the OTLP endpoint. Must run inside a
-/// Tokio runtime, because the gRPC client spawns its connection tasks on it.
-pub(crate) fn otlp_provider(
+/// Builds a tracer provider that batches spans to the OTLP/gRPC endpoint. Must run inside
+/// a Tokio runtime, because the gRPC client spawns its connection tasks on it.
+pub fn otlp_provider(
     endpoint: &str,
     service_name: &str,
 ) -> Result<SdkTracerProvider, TelemetryError> {
@@ -84,7 +84,8 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
-    pub(crate) fn new(provider: Option<SdkTracerProvider>) -> Self {
+    /// Creates a guard that shuts `provider` down; `None` is a guard without export.
+    pub fn new(provider: Option<SdkTracerProvider>) -> Self {
         TelemetryGuard { provider }
     }
 
