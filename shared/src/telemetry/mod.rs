@@ -21,7 +21,7 @@ pub enum LogFormat {
 }
 
 /// Installs the global tracing subscriber. `RUST_LOG` overrides the default `info` level.
-/// Exports no traces; services call [`init_telemetry`] instead.
+/// It exports no traces, so services call [`init_telemetry`] instead.
 pub fn init_logging(format: LogFormat) {
     install_subscriber(format, None);
 }
@@ -56,11 +56,12 @@ fn install_subscriber(
 ) {
     use std::io::IsTerminal;
 
+    use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
 
-    // The filter applies to spans too, so the exporter never sees the debug spans of the
-    // HTTP, AMQP and gRPC libraries.
+    // The filter applies to spans too, so at the default level the exporter receives no
+    // debug spans of the HTTP, AMQP and gRPC libraries.
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match format {
         LogFormat::Json => true,
@@ -74,8 +75,11 @@ fn install_subscriber(
             .with_writer(std::io::stderr)
     });
     let text_layer = (!json).then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
-    let otel_layer = provider
-        .map(|provider| tracing_opentelemetry::layer().with_tracer(otel::payhook_tracer(provider)));
+    let otel_layer = provider.map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(otel::payhook_tracer(provider))
+            .with_filter(otel::exporter_transport_filter())
+    });
     let result = tracing_subscriber::registry()
         .with(filter)
         .with(json_layer)

@@ -5,11 +5,16 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use thiserror::Error;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 /// Variable with the OTLP collector address, for example `http://collector:4317`.
 pub const ENDPOINT_VARIABLE: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 /// Variable that overrides the service name of exported spans.
 pub const SERVICE_NAME_VARIABLE: &str = "OTEL_SERVICE_NAME";
+
+/// Target prefixes of the crates that the OTLP/gRPC client runs on. A prefix also matches
+/// longer names, so `opentelemetry` covers `opentelemetry_sdk`.
+const EXPORT_TRANSPORT_TARGETS: [&str; 5] = ["h2", "hyper", "tonic", "tower", "opentelemetry"];
 
 /// Failure to set up trace export.
 #[derive(Debug, Error)]
@@ -21,7 +26,7 @@ pub enum TelemetryError {
 /// Trace export settings read from the standard OpenTelemetry variables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OtlpSettings {
-    /// Collector address; `None` disables export.
+    /// Collector address. `None` turns export off.
     pub endpoint: Option<String>,
     /// `service.name` resource attribute of every exported span.
     pub service_name: String,
@@ -71,6 +76,15 @@ pub fn otlp_provider(
         .build())
 }
 
+/// Returns a filter that keeps the spans of the gRPC transport out of the trace layer.
+/// Otherwise, at `RUST_LOG=debug`, every export would record spans that the next export
+/// sends.
+pub(crate) fn exporter_transport_filter() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_targets(EXPORT_TRANSPORT_TARGETS.map(|target| (target, LevelFilter::OFF)))
+}
+
 /// Returns the tracer that the tracing layer records payhook spans with.
 pub(crate) fn payhook_tracer(provider: &SdkTracerProvider) -> SdkTracer {
     provider.tracer("payhook")
@@ -84,7 +98,7 @@ pub struct TelemetryGuard {
 }
 
 impl TelemetryGuard {
-    /// Creates a guard that shuts `provider` down; `None` is a guard without export.
+    /// Creates a guard that shuts `provider` down. With `None` the guard does nothing.
     pub fn new(provider: Option<SdkTracerProvider>) -> Self {
         TelemetryGuard { provider }
     }
@@ -104,8 +118,8 @@ impl TelemetryGuard {
             return;
         };
         // The batch processor exports on its own thread, but the gRPC client runs on the
-        // Tokio runtime: on a multi-thread runtime, let the other workers drive it while
-        // this one waits.
+        // Tokio runtime. On a multi-thread runtime the other workers drive the client while
+        // this one blocks.
         let shutdown = || provider.shutdown();
         let in_multi_thread_runtime = tokio::runtime::Handle::try_current().is_ok_and(|handle| {
             handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
@@ -172,6 +186,18 @@ mod tests {
 
         assert!(guard.exporting());
         guard.shutdown();
+    }
+
+    #[test]
+    fn transport_spans_are_filtered_out() {
+        let filter = exporter_transport_filter();
+
+        assert!(filter.would_enable("payhook::worker::consumer", &tracing::Level::INFO));
+        assert!(filter.would_enable("lapin::channel", &tracing::Level::DEBUG));
+        assert!(!filter.would_enable("h2::proto::streams", &tracing::Level::INFO));
+        assert!(!filter.would_enable("hyper_util::client", &tracing::Level::INFO));
+        assert!(!filter.would_enable("tonic::transport", &tracing::Level::ERROR));
+        assert!(!filter.would_enable("opentelemetry_sdk", &tracing::Level::INFO));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::queue::Envelope;
 
-/// Name of the W3C header and of the carrier key that holds the trace context.
+/// Name of the W3C header and of the carrier key that contains the trace context.
 const TRACEPARENT: &str = "traceparent";
 
 /// Returns the W3C `traceparent` of `span`, or `None` when no OpenTelemetry layer records
