@@ -130,7 +130,7 @@ impl TelemetryGuard {
             shutdown()
         };
         if let Err(error) = result {
-            eprintln!("flushing trace export at shutdown failed: {error}");
+            tracing::warn!(%error, "flushing trace export at shutdown failed; the buffered spans are lost");
         }
     }
 }
