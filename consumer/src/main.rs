@@ -78,7 +78,8 @@ async fn main() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
     cli.settings
         .apply_aliases(|name| std::env::var(name).ok())?;
-    telemetry::init_logging(cli.settings.log_format);
+    // Dropped when main returns, which flushes the spans still buffered for export.
+    let _telemetry = telemetry::init_telemetry(cli.settings.log_format, "payhook-consumer")?;
 
     match cli.command {
         Command::Run => {

@@ -16,6 +16,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Serialize;
+use tracing::Instrument;
 
 use super::allowlist::IpAllowlist;
 use super::client_ip::{IpNetwork, client_ip};
@@ -29,6 +30,7 @@ use crate::queue::{Envelope, Publisher};
 use crate::storage::{Store, StoreError};
 use crate::telemetry::log_limiter::LogLimiter;
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::{spans, trace_context};
 
 /// Limits applied to each webhook request.
 #[derive(Debug, Clone)]
@@ -148,18 +150,19 @@ impl WebhookIngest {
     ) -> Response<Body> {
         let started = Instant::now();
         let timeout = self.limits.request_timeout;
-        let (provider_label, result) =
-            match tokio::time::timeout(timeout, self.route(request, peer)).await {
-                Ok(outcome) => outcome,
-                Err(_) => (
-                    "unknown".to_string(),
-                    Err(ApiError::new(
-                        StatusCode::REQUEST_TIMEOUT,
-                        "request_timeout",
-                        format!("request not completed within {} s", timeout.as_secs()),
-                    )),
-                ),
-            };
+        let span = spans::receive_span();
+        let routed = self.route(request, peer).instrument(span.clone());
+        let (provider_label, result) = match tokio::time::timeout(timeout, routed).await {
+            Ok(outcome) => outcome,
+            Err(_) => (
+                "unknown".to_string(),
+                Err(ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request_timeout",
+                    format!("request not completed within {} s", timeout.as_secs()),
+                )),
+            ),
+        };
         self.metrics.ingest_seconds.observe(
             &[("provider", &provider_label)],
             started.elapsed().as_secs_f64(),
@@ -172,6 +175,7 @@ impl WebhookIngest {
                 } else {
                     format!("rejected_{}", error.code)
                 };
+                span.record("outcome", outcome.as_str());
                 self.metrics
                     .webhook_requests
                     .inc(&[("provider", &provider_label), ("outcome", &outcome)]);
@@ -206,6 +210,9 @@ impl WebhookIngest {
             return ("unknown".into(), Err(ApiError::not_found(detail)));
         };
         let label = provider.name.clone();
+        let span = tracing::Span::current();
+        span.record("provider", label.as_str());
+        span.record("http.route", spans::route_template(&name));
         if request.method() != Method::POST {
             let error = ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -301,6 +308,7 @@ impl WebhookIngest {
                 };
                 ApiError::bad_request(code, error.to_string())
             })?;
+        tracing::Span::current().record("event_id", identity.event_id.as_str());
 
         let headers_json: serde_json::Map<String, serde_json::Value> = verified
             .headers
@@ -360,7 +368,9 @@ impl WebhookIngest {
     }
 
     async fn store_and_publish(&self, event: &NewEvent) -> Result<Response<Body>, ApiError> {
-        let outcome = match self.store.insert_event(event).await {
+        let insert = self.store.insert_event(event);
+        let store_span = spans::store_span(&event.provider, &event.event_id);
+        let outcome = match insert.instrument(store_span).await {
             Ok(outcome) => outcome,
             Err(error) => {
                 if let Some(suppressed) = self.failure_log.check() {
@@ -390,6 +400,9 @@ impl WebhookIngest {
                 ("duplicate", id)
             }
         };
+        let span = tracing::Span::current();
+        span.record("id", id);
+        span.record("outcome", status);
         self.metrics
             .webhook_requests
             .inc(&[("provider", &event.provider), ("outcome", status)]);
@@ -397,14 +410,16 @@ impl WebhookIngest {
     }
 
     async fn publish(&self, event: &NewEvent, id: i64) {
+        let span = spans::publish_span(id, &event.provider, &event.event_id);
         let envelope = Envelope::V1 {
             id,
             provider: event.provider.clone(),
             event_type: event.event_type.clone(),
             attempt: 0,
-            traceparent: None,
+            traceparent: trace_context::traceparent_of(&span),
         };
-        if let Err(error) = self.publisher.publish(&envelope).await {
+        let published = self.publisher.publish(&envelope).instrument(span).await;
+        if let Err(error) = published {
             self.metrics
                 .publish_failures
                 .inc(&[("provider", &event.provider)]);

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::process::{ProcessOutcome, Processor};
 use crate::model::StoredEvent;
@@ -19,6 +20,7 @@ use crate::queue::Envelope;
 use crate::queue::rabbitmq::{Delivery, Outcome, RabbitConsumer, with_attempt};
 use crate::storage::{ClaimOutcome, StoreError};
 use crate::telemetry::log_limiter::LogLimiter;
+use crate::telemetry::spans;
 
 /// Index of the shortest delay tier, used when a delivery cannot be handled yet.
 const FIRST_TIER: usize = 0;
@@ -84,10 +86,17 @@ impl EventConsumer {
     }
 
     /// Decides how to settle one delivery, processing its event when this consumer can claim
-    /// it.
+    /// it. The work runs in a `webhook.process` span that continues the trace of the ingest
+    /// request named by the envelope's `traceparent`.
     pub async fn handle(&self, delivery: Delivery) -> Outcome {
+        let span = spans::process_span(&delivery.envelope);
+        self.handle_delivery(delivery).instrument(span).await
+    }
+
+    async fn handle_delivery(&self, delivery: Delivery) -> Outcome {
         // The semaphore is never closed, so acquiring only waits.
         let Ok(_permit) = self.permits.acquire().await else {
+            spans::record_outcome("requeued");
             return Outcome::Requeue;
         };
         let envelope = delivery.envelope;
@@ -102,20 +111,26 @@ impl EventConsumer {
         let event = match claimed {
             Ok(ClaimOutcome::Claimed(event)) => {
                 self.store_reachable();
+                let span = tracing::Span::current();
+                span.record("event_id", event.event_id.as_str());
+                span.record("attempt", event.attempt_count);
                 event
             }
             Ok(ClaimOutcome::AlreadyCompleted) => {
                 self.store_reachable();
+                spans::record_outcome("already_completed");
                 tracing::debug!(id, "event already completed; acking the duplicate message");
                 return Outcome::Ack;
             }
             Ok(ClaimOutcome::Dead) => {
                 self.store_reachable();
+                spans::record_outcome("already_dead");
                 tracing::debug!(id, "event is dead; acking the message without processing");
                 return Outcome::Ack;
             }
             Ok(ClaimOutcome::Locked | ClaimOutcome::NotDue(_)) => {
                 self.store_reachable();
+                spans::record_outcome("locked");
                 tracing::debug!(
                     id,
                     "event is claimed by another consumer; retrying after the first tier"
@@ -124,6 +139,7 @@ impl EventConsumer {
             }
             Ok(ClaimOutcome::NotFound) => {
                 self.store_reachable();
+                spans::record_outcome("not_found");
                 tracing::warn!(id, "message names no stored event; dead-lettering it");
                 return Outcome::Dead {
                     reason: format!("no row with id {id}"),
@@ -131,6 +147,7 @@ impl EventConsumer {
             }
             Err(error) => {
                 self.store_failed(id, &error);
+                spans::record_outcome("store_unavailable");
                 return self.retry(envelope, FIRST_TIER);
             }
         };
@@ -156,6 +173,7 @@ impl EventConsumer {
             }
             Ok(ProcessOutcome::Dead { error, .. }) => Outcome::Dead { reason: error },
             Err(StoreError::Conflict { status, .. }) => {
+                spans::record_outcome("superseded");
                 // Another consumer claimed the row after this claim's lease ran out, and
                 // its own message settles the event.
                 tracing::info!(id, %status, "a newer attempt owns the event; dropping this attempt's result");
@@ -164,6 +182,7 @@ impl EventConsumer {
             Err(error) => {
                 // The row stays `processing` until the lease ends, then the retry claims it.
                 self.store_failed(id, &error);
+                spans::record_outcome("store_unavailable");
                 let tier = self
                     .processor
                     .retry

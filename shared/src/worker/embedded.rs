@@ -8,9 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::process::Processor;
 use crate::queue::{Envelope, PublishError, Publisher};
+use crate::telemetry::spans;
 
 /// Wakes embedded workers when a new event is stored.
 #[derive(Debug, Clone, Default)]
@@ -108,7 +110,8 @@ impl EmbeddedQueue {
                 self.wake.notify_one();
             }
             for event in claimed {
-                if let Err(error) = processor.process(&event).await {
+                let span = spans::claimed_process_span(&event);
+                if let Err(error) = processor.process(&event).instrument(span).await {
                     tracing::error!(worker, id = event.id, provider = %event.provider, event_id = %event.event_id, %error, "recording the processing result failed; the lease will expire and the event will be retried");
                 }
             }

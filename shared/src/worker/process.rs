@@ -7,12 +7,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
+use tracing::Instrument;
 
 use super::retry::RetryPolicy;
 use crate::model::{NewProcessingLog, StoredEvent};
 use crate::providers::{Extraction, Handler};
 use crate::storage::{Completion, Failure, Store, StoreError};
 use crate::telemetry::metrics::Metrics;
+use crate::telemetry::spans;
 
 /// What processing did with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +41,10 @@ impl Processor {
     /// Processes an event this worker has claimed (status `processing`).
     pub async fn process(&self, event: &StoredEvent) -> Result<ProcessOutcome, StoreError> {
         let started = Instant::now();
-        let result = self.run_handler(event).await;
+        let result = self
+            .run_handler(event)
+            .instrument(spans::handler_span(event))
+            .await;
         let duration_ms = started.elapsed().as_millis() as i64;
         let outcome = match result {
             Ok(Extraction::Payments(payment_events)) => {
@@ -193,6 +198,7 @@ impl Processor {
             ProcessOutcome::Retrying { .. } => "failed",
             ProcessOutcome::Dead { .. } => "dead",
         };
+        spans::record_outcome(result);
         let provider = event.provider.as_str();
         self.metrics
             .processed

@@ -6,8 +6,10 @@
 //! Without both, every test prints one `broker_flow: skipped (...)` line and returns, and
 //! fails instead when the `CI` variable is set. Each test uses its own random queue prefix
 //! and its own database, and deletes both when it ends, even after a failed assertion.
+//! The trace tests install this binary's global tracing subscriber.
 
 mod fault;
 mod flows;
 mod harness;
 mod recovery;
+mod traces;
