@@ -107,7 +107,7 @@ pub async fn poison_events(options: &Options) -> anyhow::Result<bool> {
     )?;
     let replayed = replay
         .lines()
-        .filter(|line| line.starts_with("replayed "))
+        .filter(|line| line.starts_with("replayed event "))
         .count();
     let all_done = wait_completed(&env, &events, &acknowledged, LIMIT).await?;
     let dead_after = env.depth(&dead_queue).await?;

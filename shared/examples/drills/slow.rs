@@ -19,7 +19,7 @@ use crate::sender::{self, Sender, count_answers, send_steady, stripe_event, stri
 use crate::verify::{report, stored_rows, tally, wait_completed};
 
 /// Marker in the event ids whose first handler call is slow.
-const SLOW_MARKER: &str = "_slow_";
+const SLOW_MARKER: &str = "_stalls_";
 /// Length of a slow handler call: longer than the drill broker's 10 s consumer timeout.
 const SLOW_CALL: Duration = Duration::from_secs(15);
 const HEALTHY: usize = 300;
@@ -92,7 +92,7 @@ pub async fn slow_handler(options: &Options) -> anyhow::Result<bool> {
     let mut ingest = env.start_ingest(&[]).await?;
     let consumer = env.start_slow_consumer(&[("PAYHOOK_CONSUMERS", "8")])?;
 
-    let mut all = stripe_events("slow_healthy", HEALTHY);
+    let mut all = stripe_events("timeout_healthy", HEALTHY);
     let run = fastrand::u32(..);
     all.extend((0..SLOW).map(|n| stripe_event(&format!("evt{SLOW_MARKER}{run:08x}_{n}"), n)));
     let events = Arc::new(all);
