@@ -63,7 +63,7 @@ enum Command {
     },
     /// Run a consumer whose handler first sleeps for chosen events (used by the
     /// slow-handler drill; settings as for `payhook-consumer run`).
-    SlowConsumer(slow::SlowConsumerArgs),
+    SlowConsumer(Box<slow::SlowConsumerArgs>),
 }
 
 /// Every drill, in the order `run` takes them.
@@ -84,7 +84,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match cli.command {
-        Command::SlowConsumer(args) => runtime.block_on(slow::run_slow_consumer(args)),
+        Command::SlowConsumer(args) => runtime.block_on(slow::run_slow_consumer(*args)),
         Command::Run { options, names } => {
             let names: Vec<String> = if names.is_empty() {
                 DRILLS.iter().map(|name| name.to_string()).collect()

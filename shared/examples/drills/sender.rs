@@ -123,7 +123,7 @@ pub enum Answer {
     /// A response with this status arrived.
     Status(u16),
     /// The connection failed or closed without a response.
-    NoAnswer,
+    Dropped,
     /// No response within [`REQUEST_TIMEOUT`].
     TimedOut,
 }
@@ -175,7 +175,7 @@ impl Sender {
         };
         let answer = match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
             Ok(Some(status)) => Answer::Status(status),
-            Ok(None) => Answer::NoAnswer,
+            Ok(None) => Answer::Dropped,
             Err(_) => Answer::TimedOut,
         };
         (answer, started.elapsed())
@@ -300,7 +300,7 @@ pub fn count_answers(records: &[Record]) -> AnswerCounts {
             Answer::Status(200..=299) => counts.acknowledged += 1,
             Answer::Status(503) => counts.unavailable += 1,
             Answer::Status(_) => counts.other_status += 1,
-            Answer::NoAnswer => counts.no_answer += 1,
+            Answer::Dropped => counts.no_answer += 1,
             Answer::TimedOut => counts.timed_out += 1,
         }
         counts.max_latency = counts.max_latency.max(record.latency);
