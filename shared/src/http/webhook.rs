@@ -397,6 +397,12 @@ impl WebhookIngest {
             }
             InsertOutcome::Duplicate(id) => {
                 tracing::debug!(id, provider = %event.provider, event_id = %event.event_id, "duplicate delivery");
+                // An ingest killed between its commit and its publish leaves a row stamped
+                // published with no message. The provider retries such a request, so the
+                // retry publishes again; a message for a finished row is acked unprocessed.
+                if self.publishes_to_broker {
+                    self.publish(event, id).await;
+                }
                 ("duplicate", id)
             }
         };

@@ -5,7 +5,7 @@ use std::process::Command;
 use lapin::options::QueueBindOptions;
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
-use payhook::model::EventStatus;
+use payhook::model::{EventStatus, NewEvent};
 
 use crate::fault::faulty_handlers;
 use crate::harness::{PROCESSING_TIMEOUT, TestEnv, payment_succeeded, poll_until};
@@ -213,4 +213,48 @@ fn close_connections_named(connection_name: &str) -> usize {
         assert!(closed.status.success(), "closing connection {pid} failed");
     }
     pids.len()
+}
+
+#[tokio::test]
+async fn duplicate_delivery_republishes_lost_message() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let (event_id, body) = payment_succeeded(1_500);
+    // An ingest killed between its commit and its publish leaves this row: stamped
+    // published, with no message in any queue.
+    let orphan = NewEvent {
+        provider: "stripe".into(),
+        event_id: event_id.clone(),
+        event_type: "payment_intent.succeeded".into(),
+        raw_payload: body.clone(),
+        signature: None,
+        headers: "{}".into(),
+        source_ip: None,
+        user_agent: None,
+        signature_verified: true,
+        signature_key_id: Some("stripe#1".into()),
+        provider_created_at: None,
+        max_attempts: 3,
+        published: true,
+    };
+    let id = env.store.insert_event(&orphan).await.expect("insert").id();
+    let ingest = env.spawn_ingest(&[]).await;
+    let consumer = env.spawn_consumer(None, &[]).await;
+
+    let (status, json) = ingest.post_stripe(&body).await;
+
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(json["status"], "duplicate", "{json}");
+    assert_eq!(json["id"], id, "{json}");
+    let detail = env.wait_for_status(id, EventStatus::Completed).await;
+    assert_eq!(
+        detail.payment_events.len(),
+        1,
+        "{:?}",
+        detail.payment_events
+    );
+
+    consumer.stop().await;
+    ingest.stop().await;
 }
