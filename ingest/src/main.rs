@@ -35,9 +35,9 @@ enum Command {
     SendTest {
         /// JSON file with a Stripe event (needs "id" and "type").
         file: PathBuf,
-        /// Webhook URL to post to.
-        #[arg(long, default_value = "http://127.0.0.1:7002/api/webhooks/stripe")]
-        url: String,
+        /// Webhook URL to post to [default: the Stripe route of PAYHOOK_LISTEN on this host].
+        #[arg(long)]
+        url: Option<String>,
     },
 }
 
@@ -60,6 +60,16 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::SendTest { file, url } => {
+            let url = url.unwrap_or_else(|| {
+                let listen = cli.settings.listen;
+                let host = if listen.ip().is_unspecified() {
+                    std::net::IpAddr::from([127, 0, 0, 1])
+                } else {
+                    listen.ip()
+                };
+                let address = std::net::SocketAddr::new(host, listen.port());
+                format!("http://{address}/api/webhooks/stripe")
+            });
             let body =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let secret: Secret = cli

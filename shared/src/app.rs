@@ -39,6 +39,7 @@ pub struct AppConfig {
 impl AppConfig {
     /// Loads the configuration file named by the settings, if any.
     pub fn load(settings: Settings) -> anyhow::Result<AppConfig> {
+        settings.validate()?;
         let file = match &settings.config {
             Some(path) => FileConfig::load(path)?,
             None => FileConfig::default(),
@@ -107,8 +108,20 @@ pub async fn run_embedded(
     admin: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let providers = providers::build(&config)?;
+    let providers = ingest_providers(&config)?;
     run_embedded_with_providers(config, providers, public, admin, shutdown).await
+}
+
+/// Builds the providers of an ingest process, which is useless without at least one.
+fn ingest_providers(config: &AppConfig) -> anyhow::Result<Vec<Provider>> {
+    let providers = providers::build(config)?;
+    anyhow::ensure!(
+        !providers.is_empty(),
+        "no webhook provider is configured, so every webhook would be answered 404; set \
+         PAYHOOK_STRIPE_SECRETS, PAYHOOK_PAYPAL_WEBHOOK_ID or \
+         PAYHOOK_STANDARD_WEBHOOKS_SECRETS, or add providers to the PAYHOOK_CONFIG file"
+    );
+    Ok(providers)
 }
 
 /// Runs like [`run_embedded`] with `providers` in place of the configured ones, e.g. built
@@ -211,8 +224,8 @@ pub async fn run_ingest_with_broker(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let settings = &config.settings;
+    let providers = ingest_providers(&config)?;
     let store = open_store(settings).await?;
-    let providers = providers::build(&config)?;
     let metrics = Arc::new(Metrics::new());
     let rabbit = rabbit_config(settings, "ingest")?;
     let host = rabbit.host();

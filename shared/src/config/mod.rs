@@ -332,6 +332,28 @@ impl Settings {
         Ok(())
     }
 
+    /// Checks every setting whose value is validated lazily, so that a bad value stops
+    /// start-up before anything runs.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.max_attempts()?;
+        self.admin_token()?;
+        self.trusted_proxies()?;
+        self.stripe_secrets()?;
+        if let Some(url) = &self.amqp_url {
+            let url = url.expose().trim();
+            let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+            if !matches!(scheme, Some("amqp" | "amqps")) {
+                return Err(ConfigError::Invalid {
+                    name: "PAYHOOK_AMQP_URL",
+                    reason: "expected an amqp:// or amqps:// URL, e.g. \
+                             amqp://user:password@host:5672/%2f"
+                        .to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Returns the database URL, falling back to the embedded SQLite file.
     pub fn database_url(&self) -> &str {
         self.database_url
@@ -385,13 +407,20 @@ impl Settings {
 
     /// Returns every configured Stripe secret, from the flag and from the secrets file.
     pub fn stripe_secrets(&self) -> Result<Vec<Secret>, ConfigError> {
-        let mut secrets: Vec<Secret> = self
-            .stripe_secrets
-            .iter()
-            .map(|s| s.expose().trim())
-            .filter(|s| !s.is_empty())
-            .map(Secret::new)
-            .collect();
+        let mut secrets = Vec::with_capacity(self.stripe_secrets.len());
+        for (index, secret) in self.stripe_secrets.iter().enumerate() {
+            let secret = secret.expose().trim();
+            if secret.is_empty() {
+                return Err(ConfigError::Invalid {
+                    name: "PAYHOOK_STRIPE_SECRETS",
+                    reason: format!(
+                        "item {} is empty; remove the stray comma or set the secret",
+                        index + 1
+                    ),
+                });
+            }
+            secrets.push(Secret::new(secret));
+        }
         if let Some(path) = &self.stripe_secrets_file {
             secrets.extend(read_secret_lines(path)?);
         }
@@ -545,6 +574,26 @@ mod tests {
         assert_eq!(
             settings.database_url(),
             "postgres://app:db-password@db/payhook"
+        );
+    }
+
+    #[test]
+    fn validate_rejects_bad_values_early() {
+        let cases: [(&[&str], &str); 4] = [
+            (&["--max-attempts", "0"], "PAYHOOK_MAX_ATTEMPTS"),
+            (&["--admin-listen", "0.0.0.0:7003"], "PAYHOOK_ADMIN_TOKEN"),
+            (&["--stripe-secrets", "whsec_a,"], "PAYHOOK_STRIPE_SECRETS"),
+            (&["--amqp-url", "http://mq:5672"], "PAYHOOK_AMQP_URL"),
+        ];
+
+        for (args, name) in cases {
+            let error = parse(args).validate().unwrap_err();
+            assert!(error.to_string().contains(name), "{args:?}: {error}");
+        }
+        assert!(
+            parse(&["--amqp-url", "amqp://guest:guest@127.0.0.1:5672/%2f"])
+                .validate()
+                .is_ok()
         );
     }
 

@@ -89,7 +89,16 @@ fn pool_error(error: PoolError) -> StoreError {
             StoreError::Unavailable(format!("PostgreSQL connection timed out ({kind:?})"))
         }
         PoolError::Backend(error) => {
-            StoreError::Unavailable(format!("cannot connect to PostgreSQL: {error}"))
+            // tokio-postgres prints only "db error"; the server's message says what is wrong,
+            // such as a database that does not exist.
+            let detail = match error.as_db_error() {
+                Some(db) => format!("{error}: {}", db.message()),
+                None => match std::error::Error::source(&error) {
+                    Some(source) => format!("{error}: {source}"),
+                    None => error.to_string(),
+                },
+            };
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL: {detail}"))
         }
         PoolError::Closed => StoreError::Unavailable("PostgreSQL pool is closed".into()),
         other => StoreError::Backend(other.to_string()),

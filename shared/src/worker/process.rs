@@ -186,7 +186,7 @@ impl Processor {
             tracing::warn!(id = event.id, provider = %event.provider, event_id = %event.event_id, attempt, %error, "event is dead after its last attempt");
             Ok(ProcessOutcome::Dead { attempt, error })
         } else {
-            tracing::warn!(id = event.id, provider = %event.provider, event_id = %event.event_id, attempt, %error, retry_at = ?next_retry_at, "event processing failed; retry scheduled");
+            tracing::warn!(id = event.id, provider = %event.provider, event_id = %event.event_id, attempt, %error, retry_at = %next_retry_at.map(|at| at.to_rfc3339()).unwrap_or_default(), "event processing failed; retry scheduled");
             Ok(ProcessOutcome::Retrying { attempt, error })
         }
     }
