@@ -86,10 +86,7 @@ async fn main() -> anyhow::Result<()> {
     println!("published={}", args.count - failed);
     println!("failed={failed}");
     println!("seconds={seconds:.3}");
-    println!(
-        "per_second={:.0}",
-        (args.count - failed) as f64 / seconds
-    );
+    println!("per_second={:.0}", (args.count - failed) as f64 / seconds);
     publisher.close().await;
     Ok(())
 }

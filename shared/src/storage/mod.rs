@@ -12,6 +12,7 @@ use crate::model::{
     StoredEvent,
 };
 
+pub(crate) mod group_commit;
 pub(crate) mod limits;
 pub mod mssql;
 pub mod postgres;
