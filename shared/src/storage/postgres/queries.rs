@@ -287,6 +287,28 @@ pub async fn claim(
 ) -> Result<ClaimOutcome> {
     let now = rules::now();
     let locked_until = rules::lease_end(now, lease)?;
+    // The common case, a claimable row, takes one statement. Its condition is the one
+    // `rules::claim_refusal` checks below; a row it skips gets the full path, which
+    // reports why.
+    let statement = client
+        .prepare_cached(&format!(
+            "UPDATE webhook_events SET status = 'processing', locked_until = $1, \
+             attempt_count = attempt_count + 1, updated_at = $2 \
+             WHERE id = $3 AND (status = 'pending' \
+                OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= $2)) \
+                OR (status = 'failed' AND (NOT $4 OR next_retry_at IS NULL OR next_retry_at <= $2))) \
+             RETURNING {EVENT_COLUMNS}"
+        ))
+        .await
+        .map_err(pg_error)?;
+    let claimed = client
+        .query_opt(&statement, &[&locked_until, &now, &id, &respect_retry_time])
+        .await
+        .map_err(pg_error)?;
+    if let Some(row) = claimed {
+        return Ok(ClaimOutcome::Claimed(rows::event_from_row(&row)?));
+    }
+
     let tx = client.transaction().await.map_err(pg_error)?;
     let current = tx
         .query_opt(
