@@ -80,11 +80,11 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> Result<Vec<I
     let now = rules::now();
     let source_ips: Vec<Option<String>> = events
         .iter()
-        .map(|e| truncate_optional(e.source_ip.as_deref(), limits::SOURCE_IP))
+        .map(|event| truncate_optional(event.source_ip.as_deref(), limits::SOURCE_IP))
         .collect();
     let user_agents: Vec<Option<String>> = events
         .iter()
-        .map(|e| truncate_optional(e.user_agent.as_deref(), limits::USER_AGENT))
+        .map(|event| truncate_optional(event.user_agent.as_deref(), limits::USER_AGENT))
         .collect();
     let event_ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
     let providers: Vec<&str> = events.iter().map(|e| e.provider.as_str()).collect();
@@ -108,12 +108,16 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> Result<Vec<I
              signature, headers, source_ip, user_agent, attempt_count, max_attempts, \
              created_at, updated_at, signature_verified, signature_key_id, provider_created_at, \
              published_at) \
-             SELECT e, p, t, 'pending', r, s, h, ip, ua, 0, m, $14, $14, v, k, pc, \
-                    CASE WHEN pub THEN $14::timestamptz END \
+             SELECT event_id, provider, event_type, 'pending', raw_payload, signature, \
+                    headers, source_ip, user_agent, 0, max_attempts, $14, $14, \
+                    signature_verified, signature_key_id, provider_created_at, \
+                    CASE WHEN published THEN $14::timestamptz END \
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
                          $6::text[], $7::text[], $8::text[], $9::int4[], $10::bool[], \
                          $11::text[], $12::timestamptz[], $13::bool[]) \
-                  AS batch(e, p, t, r, s, h, ip, ua, m, v, k, pc, pub) \
+                  AS batch(event_id, provider, event_type, raw_payload, signature, headers, \
+                           source_ip, user_agent, max_attempts, signature_verified, \
+                           signature_key_id, provider_created_at, published) \
              ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, provider, event_id",
         )
         .await
@@ -164,8 +168,8 @@ pub async fn insert_events(client: &Client, events: &[NewEvent]) -> Result<Vec<I
         let statement = client
             .prepare_cached(
                 "SELECT w.id, w.provider, w.event_id FROM webhook_events w \
-                 JOIN unnest($1::text[], $2::text[]) AS wanted(p, e) \
-                   ON w.provider = wanted.p AND w.event_id = wanted.e",
+                 JOIN unnest($1::text[], $2::text[]) AS wanted(provider, event_id) \
+                   ON w.provider = wanted.provider AND w.event_id = wanted.event_id",
             )
             .await
             .map_err(pg_error)?;

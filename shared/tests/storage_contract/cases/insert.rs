@@ -93,6 +93,7 @@ pub async fn concurrent_distinct_inserts_keep_ids(context: Context) {
     for n in 0..10 {
         stored.push(insert(&context.store, "stripe", &format!("evt_mix_{n}")).await);
     }
+
     let mut tasks = Vec::new();
     for n in 0..100_i64 {
         let store = context.store.clone();
@@ -105,6 +106,7 @@ pub async fn concurrent_distinct_inserts_keep_ids(context: Context) {
             (n, outcome)
         }));
     }
+
     let mut new_ids = Vec::new();
     for task in tasks {
         let (n, outcome) = task.await.expect("task");
@@ -139,6 +141,7 @@ pub async fn concurrent_distinct_inserts_keep_ids(context: Context) {
             assert_eq!(row.event.published_at.is_some(), n % 3 == 0, "evt_mix_{n}");
         }
     }
+
     new_ids.sort_unstable_by_key(|(_, id)| *id);
     new_ids.dedup_by_key(|(_, id)| *id);
     assert_eq!(new_ids.len(), 90, "every new event has its own row");
