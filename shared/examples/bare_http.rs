@@ -1,4 +1,4 @@
-//! A bare hyper HTTP/1.1 server that reads each request body and answers
+//! A bare hyper HTTP/1.1 server that reads each request body and responds with
 //! `200 {"status":"accepted","id":N}`, with no verification and no storage. The benchmark
 //! measures it with the same load generator to find what HTTP alone costs on the machine.
 //!

@@ -3,7 +3,7 @@
 //!
 //! Modes:
 //! - `max`: closed loop, each connection sends its next request when the previous one
-//!   was answered; measures the maximum sustained rate.
+//!   received its response; measures the maximum sustained rate.
 //! - `rate`: open loop at `--rate` requests per second spread over the connections. Each
 //!   latency is measured from the request's scheduled send time, so a stalled server also
 //!   delays (and is charged for) the requests queued behind it.
@@ -80,9 +80,9 @@ struct Tally {
     accepted: u64,
     duplicate: u64,
     errors: u64,
-    /// Latency of every answered request, in microseconds.
+    /// Latency of every request that received a response, in microseconds.
     latencies_us: Vec<u64>,
-    /// Example of the last unexpected answer.
+    /// Example of the last unexpected response.
     last_error: Option<String>,
 }
 
@@ -98,7 +98,7 @@ impl Tally {
     }
 }
 
-/// What every connection shares: the schedule and the body template.
+/// State shared by every connection: the schedule and the body template.
 struct Plan {
     args: Args,
     secret: Secret,

@@ -2,7 +2,7 @@
 //!
 //! Callers queue their event. A caller that gets one of the `max_in_flight` batch permits
 //! takes the queued events (up to `max_batch`) and has the backend insert them in one
-//! transaction; every caller waits for its own outcome, which it receives only after that
+//! transaction. Every caller waits for its own outcome, which it receives only after that
 //! transaction committed. Under light load a batch holds one event and nothing waits for
 //! a timer. Under heavy load the events that queued while the permits were taken share
 //! one statement and one commit.
@@ -63,6 +63,10 @@ impl GroupCommit {
     }
 
     /// Inserts `event` in the next batch and returns its outcome once the batch committed.
+    ///
+    /// NOTE: a caller cancelled while its event is queued leaves the event in the queue, and
+    /// the next insert on this store inserts it. No 2xx was sent for it, so the provider's
+    /// retry finds it stored and gets `duplicate`.
     pub(crate) async fn insert(&self, event: &NewEvent) -> Result<InsertOutcome, StoreError> {
         let (reply, mut outcome) = oneshot::channel();
         self.lock_queue().push_back(Pending {
@@ -79,11 +83,11 @@ impl GroupCommit {
                     };
                     let batch = self.take_batch();
                     if batch.is_empty() {
-                        // Another caller's batch holds this event.
+                        // Another caller's batch contains this event.
                         drop(permit);
                         return outcome.await.unwrap_or_else(|_| Err(abandoned()));
                     }
-                    // The batch runs in its own task, so that callers whose events it holds
+                    // The batch runs in its own task, so that callers whose events it contains
                     // get their outcomes even if this caller's request is cancelled.
                     let backend = Arc::clone(&self.backend);
                     tokio::spawn(async move {
@@ -113,8 +117,8 @@ fn abandoned() -> StoreError {
 }
 
 async fn run_batch(backend: &dyn BatchInsert, batch: Vec<Pending>) {
-    // `unique` lists the batch index of the first event of each (provider, event id) pair;
-    // `repeat_of[i]` is the position in `unique` of the pair that event `i` repeats.
+    // `unique` lists the batch index of the first event of each (provider, event id) pair.
+    // For a repeated pair, `repeat_of[i]` is the position of its first event in `unique`.
     let mut positions: HashMap<(&str, &str), usize> = HashMap::new();
     let mut unique: Vec<usize> = Vec::with_capacity(batch.len());
     let mut repeat_of: Vec<Option<usize>> = Vec::with_capacity(batch.len());
