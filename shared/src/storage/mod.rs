@@ -13,6 +13,7 @@ use crate::model::{
 };
 
 pub mod encrypted;
+pub(crate) mod group_commit;
 pub(crate) mod limits;
 pub mod mssql;
 pub mod postgres;

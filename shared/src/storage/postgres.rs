@@ -7,6 +7,7 @@
 mod queries;
 mod rows;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 
 use crate::model::{EventDetail, InsertOutcome, NewEvent, StoredEvent};
+use crate::storage::group_commit::{BatchInsert, GroupCommit};
 use crate::storage::{
     ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate, Statistics,
     Store, StoreError, StoreOptions,
@@ -28,9 +30,31 @@ mod embedded {
 /// Key of the advisory lock that keeps two processes from migrating at once.
 const MIGRATION_LOCK: i64 = 0x7061_7968_6f6f_6b31;
 
+/// Events per group-committed insert statement.
+const MAX_INSERT_BATCH: usize = 64;
+
 /// A [`Store`] on one PostgreSQL database.
 pub struct PostgresStore {
     pool: Pool,
+    inserts: GroupCommit,
+}
+
+/// Inserts of webhook events, batched by [`GroupCommit`].
+struct EventInserter {
+    pool: Pool,
+}
+
+#[async_trait]
+impl BatchInsert for EventInserter {
+    async fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        queries::insert_events(&client, events).await
+    }
+
+    async fn insert_one(&self, event: &NewEvent) -> Result<InsertOutcome, StoreError> {
+        let client = self.pool.get().await.map_err(pool_error)?;
+        queries::insert_event(&client, event).await
+    }
 }
 
 impl PostgresStore {
@@ -58,7 +82,12 @@ impl PostgresStore {
             .map_err(|error| {
                 StoreError::Backend(format!("cannot build PostgreSQL pool: {error}"))
             })?;
-        Ok(PostgresStore { pool })
+        // Half the pool inserts, so batches form under load while claims, completions and
+        // the admin API keep connections of their own.
+        let in_flight = (options.pool_size / 2).max(1);
+        let inserter = Arc::new(EventInserter { pool: pool.clone() });
+        let inserts = GroupCommit::new(inserter, in_flight, MAX_INSERT_BATCH);
+        Ok(PostgresStore { pool, inserts })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -165,7 +194,7 @@ impl Store for PostgresStore {
 
     async fn insert_event(&self, event: &NewEvent) -> Result<InsertOutcome, StoreError> {
         crate::storage::limits::check_event(event)?;
-        queries::insert_event(&self.client().await?, event).await
+        self.inserts.insert(event).await
     }
 
     async fn mark_published(&self, id: i64) -> Result<(), StoreError> {

@@ -14,6 +14,7 @@ mod queries;
 mod rows;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -22,6 +23,7 @@ use deadpool_sqlite::{Config, Hook, HookError, Pool, Runtime};
 use rusqlite::{Connection, ErrorCode};
 
 use crate::model::{EventDetail, InsertOutcome, NewEvent, StoredEvent};
+use crate::storage::group_commit::{BatchInsert, GroupCommit};
 use crate::storage::{
     ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate, Statistics,
     Store, StoreError, StoreOptions,
@@ -72,9 +74,34 @@ impl SqliteLocation {
     }
 }
 
+/// Events per group-committed insert transaction.
+const MAX_INSERT_BATCH: usize = 128;
+
 /// A [`Store`] on one SQLite database file.
 pub struct SqliteStore {
     pool: Pool,
+    inserts: GroupCommit,
+}
+
+/// Inserts of webhook events, batched by [`GroupCommit`].
+struct EventInserter {
+    pool: Pool,
+}
+
+#[async_trait]
+impl BatchInsert for EventInserter {
+    async fn insert_batch(&self, events: &[NewEvent]) -> Result<Vec<InsertOutcome>, StoreError> {
+        let events = events.to_vec();
+        run_on(&self.pool, move |conn| {
+            queries::insert_events(conn, &events)
+        })
+        .await
+    }
+
+    async fn insert_one(&self, event: &NewEvent) -> Result<InsertOutcome, StoreError> {
+        let event = event.clone();
+        run_on(&self.pool, move |conn| queries::insert_event(conn, &event)).await
+    }
 }
 
 impl SqliteStore {
@@ -104,7 +131,11 @@ impl SqliteStore {
             }))
             .build()
             .map_err(|error| StoreError::Backend(error.to_string()))?;
-        Ok(SqliteStore { pool })
+        // SQLite has one writer at a time, so one batch runs at a time and the inserts that
+        // arrive meanwhile share the next transaction and its fsync.
+        let inserter = Arc::new(EventInserter { pool: pool.clone() });
+        let inserts = GroupCommit::new(inserter, 1, MAX_INSERT_BATCH);
+        Ok(SqliteStore { pool, inserts })
     }
 
     /// Runs `operation` on a pooled connection, retrying it while SQLite reports busy.
@@ -113,25 +144,34 @@ impl SqliteStore {
         F: Fn(&mut Connection) -> Result<R, SqlError> + Send + 'static,
         R: Send + 'static,
     {
-        let conn = self.pool.get().await.map_err(|error| {
-            StoreError::Unavailable(format!("no SQLite connection available: {error}"))
-        })?;
-        conn.interact(move |conn| {
-            let mut attempt = 0;
-            loop {
-                match operation(conn) {
-                    Err(SqlError::Sqlite(error)) if is_busy(&error) && attempt < BUSY_RETRIES => {
-                        attempt += 1;
-                        let pause = 20 * u64::from(attempt) + fastrand::u64(0..20);
-                        std::thread::sleep(Duration::from_millis(pause));
-                    }
-                    other => return other.map_err(StoreError::from),
-                }
-            }
-        })
-        .await
-        .map_err(|error| StoreError::Backend(format!("SQLite worker thread failed: {error}")))?
+        run_on(&self.pool, operation).await
     }
+}
+
+/// Runs `operation` on a connection of `pool`, retrying it while SQLite reports busy.
+async fn run_on<R, F>(pool: &Pool, operation: F) -> Result<R, StoreError>
+where
+    F: Fn(&mut Connection) -> Result<R, SqlError> + Send + 'static,
+    R: Send + 'static,
+{
+    let conn = pool.get().await.map_err(|error| {
+        StoreError::Unavailable(format!("no SQLite connection available: {error}"))
+    })?;
+    conn.interact(move |conn| {
+        let mut attempt = 0;
+        loop {
+            match operation(conn) {
+                Err(SqlError::Sqlite(error)) if is_busy(&error) && attempt < BUSY_RETRIES => {
+                    attempt += 1;
+                    let pause = 20 * u64::from(attempt) + fastrand::u64(0..20);
+                    std::thread::sleep(Duration::from_millis(pause));
+                }
+                other => return other.map_err(StoreError::from),
+            }
+        }
+    })
+    .await
+    .map_err(|error| StoreError::Backend(format!("SQLite worker thread failed: {error}")))?
 }
 
 /// Switches the file to WAL mode once; the mode is stored in the file.
@@ -225,9 +265,7 @@ impl Store for SqliteStore {
 
     async fn insert_event(&self, event: &NewEvent) -> Result<InsertOutcome, StoreError> {
         crate::storage::limits::check_event(event)?;
-        let event = event.clone();
-        self.run(move |conn| queries::insert_event(conn, &event))
-            .await
+        self.inserts.insert(event).await
     }
 
     async fn mark_published(&self, id: i64) -> Result<(), StoreError> {

@@ -1,5 +1,6 @@
 //! The SQL of each [`Store`](crate::storage::Store) operation, run on one pooled client.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -27,13 +28,13 @@ pub async fn insert_event(client: &Client, event: &NewEvent) -> Result<InsertOut
     let user_agent = truncate_optional(event.user_agent.as_deref(), limits::USER_AGENT);
     let inserted = client
         .query_opt(
-            "INSERT INTO webhook_events (event_id, provider, event_type, status, raw_payload, \
+            &client.prepare_cached("INSERT INTO webhook_events (event_id, provider, event_type, status, raw_payload, \
              signature, headers, source_ip, user_agent, attempt_count, max_attempts, \
              created_at, updated_at, signature_verified, signature_key_id, provider_created_at, \
              published_at) \
              VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, 0, $9, $10, $10, $11, $12, $13, \
              CASE WHEN $14::boolean THEN $10::timestamptz END) \
-             ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
+             ON CONFLICT (provider, event_id) DO NOTHING RETURNING id").await.map_err(pg_error)?,
             &[
                 &event.event_id,
                 &event.provider,
@@ -59,7 +60,12 @@ pub async fn insert_event(client: &Client, event: &NewEvent) -> Result<InsertOut
     // ON CONFLICT waited for the other insert to commit, so this new statement reads its row.
     let existing = client
         .query_one(
-            "SELECT id FROM webhook_events WHERE provider = $1 AND event_id = $2",
+            &client
+                .prepare_cached(
+                    "SELECT id FROM webhook_events WHERE provider = $1 AND event_id = $2",
+                )
+                .await
+                .map_err(pg_error)?,
             &[&event.provider, &event.event_id],
         )
         .await
@@ -67,10 +73,140 @@ pub async fn insert_event(client: &Client, event: &NewEvent) -> Result<InsertOut
     Ok(InsertOutcome::Duplicate(existing.get(0)))
 }
 
+/// Inserts events with distinct (provider, event id) pairs in one statement, which commits
+/// them together, and returns one outcome per event in order. A pair already stored comes
+/// back as `Duplicate` with the stored row's id.
+pub async fn insert_events(client: &Client, events: &[NewEvent]) -> Result<Vec<InsertOutcome>> {
+    let now = rules::now();
+    let source_ips: Vec<Option<String>> = events
+        .iter()
+        .map(|event| truncate_optional(event.source_ip.as_deref(), limits::SOURCE_IP))
+        .collect();
+    let user_agents: Vec<Option<String>> = events
+        .iter()
+        .map(|event| truncate_optional(event.user_agent.as_deref(), limits::USER_AGENT))
+        .collect();
+    let event_ids: Vec<&str> = events.iter().map(|e| e.event_id.as_str()).collect();
+    let providers: Vec<&str> = events.iter().map(|e| e.provider.as_str()).collect();
+    let event_types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    let payloads: Vec<&str> = events.iter().map(|e| e.raw_payload.as_str()).collect();
+    let signatures: Vec<Option<&str>> = events.iter().map(|e| e.signature.as_deref()).collect();
+    let headers: Vec<&str> = events.iter().map(|e| e.headers.as_str()).collect();
+    let max_attempts: Vec<i32> = events.iter().map(|e| e.max_attempts).collect();
+    let verified: Vec<bool> = events.iter().map(|e| e.signature_verified).collect();
+    let key_ids: Vec<Option<&str>> = events
+        .iter()
+        .map(|e| e.signature_key_id.as_deref())
+        .collect();
+    let provider_times: Vec<Option<DateTime<Utc>>> =
+        events.iter().map(|e| e.provider_created_at).collect();
+    let published: Vec<bool> = events.iter().map(|e| e.published).collect();
+
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO webhook_events (event_id, provider, event_type, status, raw_payload, \
+             signature, headers, source_ip, user_agent, attempt_count, max_attempts, \
+             created_at, updated_at, signature_verified, signature_key_id, provider_created_at, \
+             published_at) \
+             SELECT event_id, provider, event_type, 'pending', raw_payload, signature, \
+                    headers, source_ip, user_agent, 0, max_attempts, $14, $14, \
+                    signature_verified, signature_key_id, provider_created_at, \
+                    CASE WHEN published THEN $14::timestamptz END \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                         $6::text[], $7::text[], $8::text[], $9::int4[], $10::bool[], \
+                         $11::text[], $12::timestamptz[], $13::bool[]) \
+                  AS batch(event_id, provider, event_type, raw_payload, signature, headers, \
+                           source_ip, user_agent, max_attempts, signature_verified, \
+                           signature_key_id, provider_created_at, published) \
+             ON CONFLICT (provider, event_id) DO NOTHING RETURNING id, provider, event_id",
+        )
+        .await
+        .map_err(pg_error)?;
+    let inserted = client
+        .query(
+            &statement,
+            &[
+                &event_ids,
+                &providers,
+                &event_types,
+                &payloads,
+                &signatures,
+                &headers,
+                &source_ips,
+                &user_agents,
+                &max_attempts,
+                &verified,
+                &key_ids,
+                &provider_times,
+                &published,
+                &now,
+            ],
+        )
+        .await
+        .map_err(pg_error)?;
+    let mut new_ids: HashMap<(String, String), i64> = inserted
+        .iter()
+        .map(|row| ((row.get(1), row.get(2)), row.get(0)))
+        .collect();
+    let mut outcomes: Vec<Option<InsertOutcome>> = events
+        .iter()
+        .map(|e| {
+            new_ids
+                .remove(&(e.provider.clone(), e.event_id.clone()))
+                .map(InsertOutcome::Inserted)
+        })
+        .collect();
+
+    let missing: Vec<usize> = (0..events.len())
+        .filter(|&i| outcomes[i].is_none())
+        .collect();
+    if !missing.is_empty() {
+        // ON CONFLICT waited for the conflicting inserts to commit, so this new statement
+        // reads their rows.
+        let missing_providers: Vec<&str> = missing.iter().map(|&i| providers[i]).collect();
+        let missing_ids: Vec<&str> = missing.iter().map(|&i| event_ids[i]).collect();
+        let statement = client
+            .prepare_cached(
+                "SELECT w.id, w.provider, w.event_id FROM webhook_events w \
+                 JOIN unnest($1::text[], $2::text[]) AS wanted(provider, event_id) \
+                   ON w.provider = wanted.provider AND w.event_id = wanted.event_id",
+            )
+            .await
+            .map_err(pg_error)?;
+        let existing = client
+            .query(&statement, &[&missing_providers, &missing_ids])
+            .await
+            .map_err(pg_error)?;
+        let existing: HashMap<(String, String), i64> = existing
+            .iter()
+            .map(|row| ((row.get(1), row.get(2)), row.get(0)))
+            .collect();
+        for i in missing {
+            let key = (events[i].provider.clone(), events[i].event_id.clone());
+            outcomes[i] = existing.get(&key).copied().map(InsertOutcome::Duplicate);
+        }
+    }
+    outcomes
+        .into_iter()
+        .zip(events)
+        .map(|(outcome, event)| {
+            outcome.ok_or_else(|| {
+                StoreError::Backend(format!(
+                    "event {} of {} was neither inserted nor found",
+                    event.event_id, event.provider
+                ))
+            })
+        })
+        .collect()
+}
+
 pub async fn mark_unpublished(client: &Client, id: i64) -> Result<()> {
     let changed = client
         .execute(
-            "UPDATE webhook_events SET published_at = NULL WHERE id = $1",
+            &client
+                .prepare_cached("UPDATE webhook_events SET published_at = NULL WHERE id = $1")
+                .await
+                .map_err(pg_error)?,
             &[&id],
         )
         .await
@@ -155,10 +291,36 @@ pub async fn claim(
 ) -> Result<ClaimOutcome> {
     let now = rules::now();
     let locked_until = rules::lease_end(now, lease)?;
+    // The common case, a claimable row, takes one statement. Its condition is the one
+    // `rules::claim_refusal` checks below; a row it skips gets the full path, which
+    // reports why.
+    let statement = client
+        .prepare_cached(&format!(
+            "UPDATE webhook_events SET status = 'processing', locked_until = $1, \
+             attempt_count = attempt_count + 1, updated_at = $2 \
+             WHERE id = $3 AND (status = 'pending' \
+                OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= $2)) \
+                OR (status = 'failed' AND (NOT $4 OR next_retry_at IS NULL OR next_retry_at <= $2))) \
+             RETURNING {EVENT_COLUMNS}"
+        ))
+        .await
+        .map_err(pg_error)?;
+    let claimed = client
+        .query_opt(&statement, &[&locked_until, &now, &id, &respect_retry_time])
+        .await
+        .map_err(pg_error)?;
+    if let Some(row) = claimed {
+        return Ok(ClaimOutcome::Claimed(rows::event_from_row(&row)?));
+    }
+
     let tx = client.transaction().await.map_err(pg_error)?;
     let current = tx
         .query_opt(
-            &format!("SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1 FOR UPDATE"),
+            &tx.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1 FOR UPDATE"
+            ))
+            .await
+            .map_err(pg_error)?,
             &[&id],
         )
         .await
@@ -178,11 +340,13 @@ pub async fn claim(
     }
     let row = tx
         .query_one(
-            &format!(
+            &tx.prepare_cached(&format!(
                 "UPDATE webhook_events SET status = 'processing', locked_until = $1, \
                  attempt_count = attempt_count + 1, updated_at = $2 WHERE id = $3 \
                  RETURNING {EVENT_COLUMNS}"
-            ),
+            ))
+            .await
+            .map_err(pg_error)?,
             &[&locked_until, &now, &id],
         )
         .await
@@ -226,7 +390,7 @@ pub async fn claim_due(client: &Client, limit: i64, lease: Duration) -> Result<V
 async fn lock_processing_row(tx: &Transaction<'_>, id: i64, attempt: i32) -> Result<String> {
     let row = tx
         .query_opt(
-            "SELECT status, provider, attempt_count FROM webhook_events WHERE id = $1 FOR UPDATE",
+            &tx.prepare_cached("SELECT status, provider, attempt_count FROM webhook_events WHERE id = $1 FOR UPDATE").await.map_err(pg_error)?,
             &[&id],
         )
         .await
@@ -261,9 +425,13 @@ async fn insert_log(
     let additional_data =
         truncate_optional(log.additional_data.as_deref(), limits::ADDITIONAL_DATA);
     tx.execute(
-        "INSERT INTO webhook_processing_logs (webhook_event_id, processing_step, status, \
+        &tx.prepare_cached(
+            "INSERT INTO webhook_processing_logs (webhook_event_id, processing_step, status, \
          duration_ms, error_message, additional_data, processed_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .await
+        .map_err(pg_error)?,
         &[
             &id,
             &log.step,
@@ -292,12 +460,13 @@ async fn insert_payment(
         .map(|money| i32::try_from(money.exponent))
         .transpose()
         .map_err(|_| StoreError::Invalid("amount exponent is out of range".into()))?;
-    tx.execute(
-        "INSERT INTO payment_events (webhook_event_id, payment_id, provider, event_type, status, \
+    tx
+        .execute(
+            &tx.prepare_cached("INSERT INTO payment_events (webhook_event_id, payment_id, provider, event_type, status, \
          amount, currency, customer_id, order_id, transaction_id, metadata, created_at, \
          updated_at, amount_minor, amount_exponent, status_raw, provider_created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16)",
-        &[
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15, $16)").await.map_err(pg_error)?,
+            &[
             &id,
             &payment.payment_id,
             &provider,
@@ -325,9 +494,11 @@ async fn insert_payment(
 /// [`rules::payments_to_insert`].
 async fn stored_payments(tx: &Transaction<'_>, id: i64) -> Result<Vec<NewPaymentEvent>> {
     tx.query(
-        &format!(
+        &tx.prepare_cached(&format!(
             "SELECT {PAYMENT_COLUMNS} FROM payment_events WHERE webhook_event_id = $1 ORDER BY id"
-        ),
+        ))
+        .await
+        .map_err(pg_error)?,
         &[&id],
     )
     .await
@@ -351,9 +522,13 @@ pub async fn complete(client: &mut Client, id: i64, completion: &Completion) -> 
         insert_payment(&tx, id, &provider, payment, now).await?;
     }
     tx.execute(
-        "UPDATE webhook_events SET status = 'completed', processed_payload = $1, \
+        &tx.prepare_cached(
+            "UPDATE webhook_events SET status = 'completed', processed_payload = $1, \
          processed_at = $2, updated_at = $2, locked_until = NULL, next_retry_at = NULL, \
          error_message = NULL WHERE id = $3",
+        )
+        .await
+        .map_err(pg_error)?,
         &[&completion.processed_payload, &now, &id],
     )
     .await

@@ -21,10 +21,17 @@ use crate::storage::{
 type Result<T> = std::result::Result<T, SqlError>;
 
 pub fn insert_event(conn: &mut Connection, event: &NewEvent) -> Result<InsertOutcome> {
+    insert_events(conn, std::slice::from_ref(event)).map(|mut outcomes| outcomes.remove(0))
+}
+
+/// Inserts events in one `BEGIN IMMEDIATE` transaction, so the whole batch costs one commit
+/// and one fsync, and returns one outcome per event in order.
+pub fn insert_events(conn: &mut Connection, events: &[NewEvent]) -> Result<Vec<InsertOutcome>> {
     let now = rows::time(rules::now());
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let inserted: Option<i64> = tx
-        .query_row(
+    let mut outcomes = Vec::with_capacity(events.len());
+    {
+        let mut insert = tx.prepare_cached(
             "INSERT INTO webhook_events (event_id, provider, event_type, status, raw_payload, \
              signature, headers, source_ip, user_agent, attempt_count, max_attempts, \
              created_at, updated_at, signature_verified, signature_key_id, provider_created_at, \
@@ -32,35 +39,43 @@ pub fn insert_event(conn: &mut Connection, event: &NewEvent) -> Result<InsertOut
              VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?10, ?11, ?12, ?13, \
              CASE WHEN ?14 THEN ?10 END) \
              ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
-            params![
-                event.event_id,
-                event.provider,
-                event.event_type,
-                event.raw_payload,
-                event.signature,
-                event.headers,
-                truncate_optional(event.source_ip.as_deref(), limits::SOURCE_IP),
-                truncate_optional(event.user_agent.as_deref(), limits::USER_AGENT),
-                event.max_attempts,
-                now,
-                event.signature_verified,
-                event.signature_key_id,
-                event.provider_created_at.map(rows::time),
-                event.published,
-            ],
-            |row| row.get(0),
-        )
-        .optional()?;
-    let outcome = match inserted {
-        Some(id) => InsertOutcome::Inserted(id),
-        None => InsertOutcome::Duplicate(tx.query_row(
+        )?;
+        let mut existing = tx.prepare_cached(
             "SELECT id FROM webhook_events WHERE provider = ?1 AND event_id = ?2",
-            params![event.provider, event.event_id],
-            |row| row.get(0),
-        )?),
-    };
+        )?;
+        for event in events {
+            let inserted: Option<i64> = insert
+                .query_row(
+                    params![
+                        event.event_id,
+                        event.provider,
+                        event.event_type,
+                        event.raw_payload,
+                        event.signature,
+                        event.headers,
+                        truncate_optional(event.source_ip.as_deref(), limits::SOURCE_IP),
+                        truncate_optional(event.user_agent.as_deref(), limits::USER_AGENT),
+                        event.max_attempts,
+                        now,
+                        event.signature_verified,
+                        event.signature_key_id,
+                        event.provider_created_at.map(rows::time),
+                        event.published,
+                    ],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            outcomes.push(match inserted {
+                Some(id) => InsertOutcome::Inserted(id),
+                None => InsertOutcome::Duplicate(
+                    existing
+                        .query_row(params![event.provider, event.event_id], |row| row.get(0))?,
+                ),
+            });
+        }
+    }
     tx.commit()?;
-    Ok(outcome)
+    Ok(outcomes)
 }
 
 pub fn mark_published(conn: &mut Connection, id: i64) -> Result<()> {

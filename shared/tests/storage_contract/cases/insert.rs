@@ -87,6 +87,76 @@ pub async fn concurrent_inserts_one_winner(context: Context) {
     assert_eq!(page.total_count, 1);
 }
 
+pub async fn concurrent_distinct_inserts_keep_ids(context: Context) {
+    // Ten events are stored first, so the concurrent batch mixes new and stored pairs.
+    let mut stored = Vec::new();
+    for n in 0..10 {
+        stored.push(insert(&context.store, "stripe", &format!("evt_mix_{n}")).await);
+    }
+
+    let mut tasks = Vec::new();
+    for n in 0..100_i64 {
+        let store = context.store.clone();
+        let mut event = new_event("stripe", &format!("evt_mix_{n}"));
+        // Rows of one batch differ in their optional values.
+        event.provider_created_at = (n % 2 == 0).then(|| created_at(n));
+        event.published = n % 3 == 0;
+        tasks.push(tokio::spawn(async move {
+            let outcome = store.insert_event(&event).await;
+            (n, outcome)
+        }));
+    }
+
+    let mut new_ids = Vec::new();
+    for task in tasks {
+        let (n, outcome) = task.await.expect("task");
+        let outcome = outcome.expect("insert must not fail");
+        if n < 10 {
+            assert_eq!(
+                outcome,
+                InsertOutcome::Duplicate(stored[n as usize]),
+                "evt_mix_{n}"
+            );
+        } else {
+            assert!(
+                matches!(outcome, InsertOutcome::Inserted(_)),
+                "evt_mix_{n}: {outcome:?}"
+            );
+            new_ids.push((n, outcome.id()));
+        }
+        let row = context
+            .store
+            .event_detail(outcome.id())
+            .await
+            .expect("detail")
+            .expect("row");
+        assert_eq!(
+            row.event.event_id,
+            format!("evt_mix_{n}"),
+            "id of evt_mix_{n}"
+        );
+        if n >= 10 {
+            let expected = (n % 2 == 0).then(|| created_at(n));
+            assert_eq!(row.event.provider_created_at, expected, "evt_mix_{n}");
+            assert_eq!(row.event.published_at.is_some(), n % 3 == 0, "evt_mix_{n}");
+        }
+    }
+
+    new_ids.sort_unstable_by_key(|(_, id)| *id);
+    new_ids.dedup_by_key(|(_, id)| *id);
+    assert_eq!(new_ids.len(), 90, "every new event has its own row");
+    let page = context
+        .store
+        .list_events(&EventFilter::default(), 1, 10)
+        .await
+        .expect("list");
+    assert_eq!(page.total_count, 100);
+}
+
+fn created_at(n: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_733_300_000 + n, 0).expect("valid time")
+}
+
 pub async fn identity_fields_too_long_rejected(context: Context) {
     let store = &context.store;
     let long_id = "e".repeat(256);

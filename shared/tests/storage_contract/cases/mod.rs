@@ -25,6 +25,7 @@ pub const ALL: &[(&str, Case)] = cases![
     insert::migrate_twice_is_noop,
     insert::insert_then_duplicate,
     insert::concurrent_inserts_one_winner,
+    insert::concurrent_distinct_inserts_keep_ids,
     insert::identity_fields_too_long_rejected,
     insert::diagnostic_fields_truncated,
     claim::claim_outcomes_by_state,
