@@ -103,11 +103,23 @@ impl EventConsumer {
         let Envelope::V1 { id, .. } = &envelope;
         let id = *id;
 
-        let claimed = self
-            .processor
-            .store
-            .claim(id, self.config.lease, false)
-            .await;
+        // The claim is time-boxed like the handler: a row lock held elsewhere (a long
+        // transaction, a stuck session) must not keep the delivery unacked until the broker's
+        // consumer timeout closes the channel. A claim that completes after the timeout only
+        // leases the row, and the retried message takes it once the lease expires.
+        let claim = self.processor.store.claim(id, self.config.lease, false);
+        let claimed = match tokio::time::timeout(self.config.handler_timeout, claim).await {
+            Ok(claimed) => claimed,
+            Err(_) => {
+                spans::record_outcome("claim_timed_out");
+                tracing::warn!(
+                    id,
+                    timeout = ?self.config.handler_timeout,
+                    "claiming the event timed out, probably behind a row lock; retrying after the first tier"
+                );
+                return self.retry(envelope, FIRST_TIER);
+            }
+        };
         let event = match claimed {
             Ok(ClaimOutcome::Claimed(event)) => {
                 self.store_reachable();

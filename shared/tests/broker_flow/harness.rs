@@ -458,7 +458,7 @@ fn rabbit_config(url: &str, prefix: &str) -> RabbitConfig {
     config
 }
 
-async fn postgres_client(url: &str) -> tokio_postgres::Client {
+pub async fn postgres_client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|error| panic!("connecting to PostgreSQL failed: {error}"));

@@ -8,7 +8,7 @@ use lapin::{Connection, ConnectionProperties};
 use payhook::model::{EventStatus, NewEvent};
 
 use crate::fault::faulty_handlers;
-use crate::harness::{PROCESSING_TIMEOUT, TestEnv, payment_succeeded, poll_until};
+use crate::harness::{PROCESSING_TIMEOUT, TestEnv, payment_succeeded, poll_until, postgres_client};
 
 #[tokio::test]
 async fn lost_consumer_deliveries_processed_once() {
@@ -255,6 +255,47 @@ async fn duplicate_delivery_republishes_lost_message() {
         detail.payment_events
     );
 
+    consumer.stop().await;
+    ingest.stop().await;
+}
+
+#[tokio::test]
+async fn claim_behind_row_lock_is_time_boxed() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let ingest = env.spawn_ingest(&[]).await;
+    let (_, body) = payment_succeeded(700);
+    let id = ingest.accept(&body).await;
+    // Another session holds the row lock, as a long transaction or a stuck session would.
+    let locker = postgres_client(&env.database_url).await;
+    locker.batch_execute("BEGIN").await.expect("begin");
+    locker
+        .execute(
+            "SELECT id FROM webhook_events WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .expect("lock the row");
+    let consumer = env
+        .spawn_consumer(None, &["--handler-timeout-seconds", "1"])
+        .await;
+
+    let first_tier = env.names.retry_tiers[0].queue.clone();
+    let parked = poll_until(PROCESSING_TIMEOUT, || async {
+        env.depth(&first_tier).await == 1
+    })
+    .await;
+
+    assert!(parked, "the delivery stayed unacked behind the row lock");
+    locker.batch_execute("COMMIT").await.expect("commit");
+    let detail = env.wait_for_status(id, EventStatus::Completed).await;
+    assert_eq!(
+        detail.payment_events.len(),
+        1,
+        "{:?}",
+        detail.payment_events
+    );
     consumer.stop().await;
     ingest.stop().await;
 }

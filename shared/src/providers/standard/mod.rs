@@ -89,11 +89,20 @@ fn decode_secret(secret: &str) -> Result<Vec<u8>, String> {
          prefix such as v1, or surrounding whitespace)"
             .to_string()
     })?;
-    if bytes.is_empty() {
-        return Err("the secret decodes to zero bytes".to_string());
+    if bytes.len() < MIN_SECRET_BYTES {
+        return Err(format!(
+            "the secret decodes to {} bytes; at least {MIN_SECRET_BYTES} are required (the \
+             Standard Webhooks specification uses 24 to 64), so a stray item such as v1 in \
+             a comma-separated list cannot become a guessable key",
+            bytes.len()
+        ));
     }
     Ok(bytes)
 }
+
+/// Shortest accepted HMAC key. Standard Webhooks secrets are 24 to 64 random bytes; a short
+/// key is a configuration mistake whose signatures an attacker could brute-force.
+const MIN_SECRET_BYTES: usize = 16;
 
 /// Picks the header family: `webhook-*` when `webhook-id` is present, else `svix-*`.
 fn header_names(headers: &HeaderMap) -> &'static HeaderNames {

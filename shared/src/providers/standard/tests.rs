@@ -321,3 +321,12 @@ fn identity_reads_header_and_type() {
     assert_eq!(alt.event_type, "order.created");
     assert_eq!(alt.created_at, None);
 }
+
+#[test]
+fn short_secret_is_rejected() {
+    for secret in ["v1", "whsec_v1", "whsec_AAECAwQFBgcICQoLDA0O"] {
+        let error = decode_secret(secret).unwrap_err();
+        assert!(error.contains("at least 16"), "{secret}: {error}");
+    }
+    assert!(decode_secret("whsec_AAECAwQFBgcICQoLDA0ODw==").is_ok());
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Client, GenericClient, Transaction};
 use tokio_postgres::IsolationLevel;
+use tokio_postgres::error::SqlState;
 
 use super::pg_error;
 use super::rows::{self, EVENT_COLUMNS, LOG_COLUMNS, PAYMENT_COLUMNS};
@@ -293,14 +294,17 @@ pub async fn claim(
     let locked_until = rules::lease_end(now, lease)?;
     // The common case, a claimable row, takes one statement. Its condition is the one
     // `rules::claim_refusal` checks below; a row it skips gets the full path, which
-    // reports why.
+    // reports why. Neither path waits for a row lock held elsewhere (a long transaction,
+    // another consumer's commit): such a row is reported `Locked` and retried later, so a
+    // claim never holds a delivery unacked behind a lock.
     let statement = client
         .prepare_cached(&format!(
             "UPDATE webhook_events SET status = 'processing', locked_until = $1, \
              attempt_count = attempt_count + 1, updated_at = $2 \
-             WHERE id = $3 AND (status = 'pending' \
+             WHERE id = (SELECT id FROM webhook_events WHERE id = $3 AND (status = 'pending' \
                 OR (status = 'processing' AND (locked_until IS NULL OR locked_until <= $2)) \
                 OR (status = 'failed' AND (NOT $4 OR next_retry_at IS NULL OR next_retry_at <= $2))) \
+                FOR UPDATE SKIP LOCKED) \
              RETURNING {EVENT_COLUMNS}"
         ))
         .await
@@ -317,14 +321,19 @@ pub async fn claim(
     let current = tx
         .query_opt(
             &tx.prepare_cached(&format!(
-                "SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1 FOR UPDATE"
+                "SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = $1 FOR UPDATE NOWAIT"
             ))
             .await
             .map_err(pg_error)?,
             &[&id],
         )
-        .await
-        .map_err(pg_error)?;
+        .await;
+    let current = match current {
+        Err(error) if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+            return Ok(ClaimOutcome::Locked);
+        }
+        other => other.map_err(pg_error)?,
+    };
     let Some(current) = current else {
         return Ok(ClaimOutcome::NotFound);
     };
