@@ -198,6 +198,13 @@ pub async fn retry_failed(
         return Ok(report);
     }
 
+    // The rows as they were, so each report line says what state the event was requeued from.
+    let before: std::collections::HashMap<i64, StoredEvent> =
+        oldest_matching(store, &event_filter, limit)
+            .await?
+            .into_iter()
+            .map(|event| (event.id, event))
+            .collect();
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let ids = store.requeue(&event_filter, limit).await?;
     for (index, id) in ids.iter().enumerate() {
@@ -229,9 +236,10 @@ pub async fn retry_failed(
             tracing::warn!(id, %error, "stamping a requeued event as published failed; the sweeper may publish it once more");
         }
         report.ids.push(*id);
+        let previous = before.get(id).unwrap_or(event);
         report
             .lines
-            .push(format!("requeued {}", describe_row(event)));
+            .push(format!("requeued {}", describe_row(previous)));
     }
     report.summary = format!(
         "requeued and published {} failed or dead event(s)",

@@ -249,6 +249,11 @@ async fn retry_failed_requeues_dead_rows() {
     let completed = env.wait_for_status(id, EventStatus::Completed).await;
 
     assert_eq!(report.ids, [id]);
+    assert!(
+        report.lines[0].contains("was dead after"),
+        "{:?}",
+        report.lines
+    );
     assert_eq!(completed.event.attempt_count, 1);
     assert_eq!(completed.payment_events.len(), 1);
     assert!(
