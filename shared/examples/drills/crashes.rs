@@ -16,7 +16,7 @@ const BACKLOG: usize = 1_000;
 const KILL_TRIES: usize = 5;
 /// `PAYHOOK_STALE_AFTER_SECONDS` of the consumer in the ingest drill.
 const STALE_AFTER: &str = "10";
-/// Longest wait for every event to complete.
+/// Maximum wait for every event to complete.
 const COMPLETION_LIMIT: Duration = Duration::from_secs(90);
 
 /// Queues a backlog, lets a consumer work through part of it, and kills it with SIGKILL

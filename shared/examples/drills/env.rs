@@ -20,7 +20,7 @@ use crate::Options;
 pub const STRIPE_SECRET: &str = "whsec_payhook_drill";
 /// Signing secret of the config-defined `drillpay` route.
 pub const DRILLPAY_SECRET: &str = "drillpay-secret";
-/// Longest wait for a started process to listen, or for a stopped one to exit.
+/// Maximum wait for a started process to listen, or for a stopped one to exit.
 const PROCESS_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Settings every drill process gets unless the drill runner's own environment sets them, so

@@ -19,7 +19,7 @@ const OUTAGE_START: Duration = Duration::from_secs(8);
 const OUTAGE: Duration = Duration::from_secs(20);
 /// Events in the stream: 36 s at 40 per second, so it runs 8 s past the outage.
 const EVENTS: usize = 1_440;
-/// Longest wait for every event to complete after the stream.
+/// Maximum wait for every event to complete after the stream.
 const COMPLETION_LIMIT: Duration = Duration::from_secs(90);
 /// Time after the dependency is back within which ingest must answer 2xx again.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(5);

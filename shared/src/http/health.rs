@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::queue::rabbitmq::RabbitPublisher;
 
-/// Longest time one readiness check may take before the dependency counts as down.
+/// Maximum time one readiness check may take before the dependency counts as down.
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A dependency the service needs in order to be ready.

@@ -382,7 +382,7 @@ impl WebhookIngest {
                         "failed to store webhook event"
                     );
                 }
-                // Any failure to store durably asks the provider to retry later, except a
+                // Any failure to store durably tells the provider to retry later, except a
                 // value the schema cannot hold, which a retry would not fix.
                 return Err(match error {
                     StoreError::Invalid(detail) => ApiError::bad_request("invalid_value", detail),

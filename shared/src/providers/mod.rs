@@ -168,7 +168,7 @@ pub trait Verifier: Send + Sync + 'static {
 
 /// Payment extraction for one provider.
 pub trait Handler: Send + Sync + 'static {
-    /// Turns a stored, verified payload into payment events, or says why it is ignored.
+    /// Turns a stored, verified payload into payment events, or returns why it is ignored.
     fn extract(&self, event_type: &str, payload: &str) -> Result<Extraction, ExtractError>;
 }
 

@@ -1,4 +1,4 @@
-//! The `Store` trait and its backends. Storage knows rows, not HTTP or AMQP.
+//! The `Store` trait and its backends. Storage handles rows, not HTTP or AMQP.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +23,7 @@ pub mod sqlite;
 /// Storage failures, split by what the caller should do about them.
 #[derive(Debug, Error)]
 pub enum StoreError {
-    /// The database could not be reached or did not answer in time; retry later.
+    /// The database could not be reached or did not respond in time, so retry later.
     #[error("database unavailable: {0}")]
     Unavailable(String),
     /// The row does not exist.
@@ -141,7 +141,7 @@ pub trait Store: Send + Sync + 'static {
     /// Applies pending migrations; a no-op on an up-to-date database.
     async fn migrate(&self) -> Result<(), StoreError>;
 
-    /// Checks that the database answers.
+    /// Checks that the database responds.
     async fn ping(&self) -> Result<(), StoreError>;
 
     /// Inserts a verified event as `pending`, or returns the existing row's id when the

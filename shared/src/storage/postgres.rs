@@ -118,7 +118,7 @@ fn pool_error(error: PoolError) -> StoreError {
             StoreError::Unavailable(format!("PostgreSQL connection timed out ({kind:?})"))
         }
         PoolError::Backend(error) => {
-            // tokio-postgres prints only "db error"; the server's message says what is wrong,
+            // tokio-postgres prints only "db error"; the server's message names the problem,
             // such as a database that does not exist.
             let detail = match error.as_db_error() {
                 Some(db) => format!("{error}: {}", db.message()),

@@ -14,7 +14,7 @@ use crate::storage::{EventFilter, Store, StoreError};
 
 /// Largest page the store lists at once.
 const PAGE_SIZE: i64 = 1000;
-/// Longest error text shown per event line.
+/// Maximum length of the error text on one event line.
 const MAX_ERROR_CHARS: usize = 120;
 
 /// Selection shared by both commands. Ages are measured from now: dead letters by the time
@@ -198,7 +198,7 @@ pub async fn retry_failed(
         return Ok(report);
     }
 
-    // The rows as they were, so each report line says what state the event was requeued from.
+    // The rows as they were, so each report line names the state the event was requeued from.
     let before: std::collections::HashMap<i64, StoredEvent> =
         oldest_matching(store, &event_filter, limit)
             .await?

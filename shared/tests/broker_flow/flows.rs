@@ -12,7 +12,7 @@ use crate::harness::{PROCESSING_TIMEOUT, TestEnv, payment_succeeded, poll_until}
 
 /// Margin for the broker's TTL timer and for clock steps between log rows.
 const TIER_TOLERANCE: Duration = Duration::from_millis(300);
-/// Longest wait for 1,000 events to be ingested and processed.
+/// Maximum wait for 1,000 events to be ingested and processed.
 const BULK_TIMEOUT: Duration = Duration::from_secs(180);
 
 #[tokio::test]

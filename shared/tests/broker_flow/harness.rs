@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 pub const STRIPE_SECRET: &str = "whsec_payhook_broker_flow";
 /// Delay tiers of every test topology: short, so retries finish within a test.
 pub const DELAY_TIERS: &str = "1s,3s";
-/// Longest wait for an event to reach a state through the broker, retries included.
+/// Maximum wait for an event to reach a state through the broker, retries included.
 pub const PROCESSING_TIMEOUT: Duration = Duration::from_secs(30);
 /// Interval between two checks of a polled condition.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
@@ -412,7 +412,7 @@ where
     }
 }
 
-/// A `payment_intent.succeeded` event with a random id and `amount` minor units of USD.
+/// Builds a `payment_intent.succeeded` event with a random id and `amount` minor units of USD.
 pub fn payment_succeeded(amount: i64) -> (String, String) {
     let event_id = format!("evt_flow_{:016x}", fastrand::u64(..));
     let body = serde_json::json!({
