@@ -119,6 +119,14 @@ impl Store for EncryptedStore {
         events.into_iter().map(|event| self.open(event)).collect()
     }
 
+    async fn load(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
+        self.inner
+            .load(id)
+            .await?
+            .map(|event| self.open(event))
+            .transpose()
+    }
+
     async fn complete(&self, id: i64, completion: &Completion) -> Result<(), StoreError> {
         self.inner.complete(id, completion).await
     }

@@ -73,12 +73,34 @@ pub struct RepublishCandidate {
     pub attempt_count: i32,
 }
 
+/// The row state a processing result may be written over. It fences the write: a worker
+/// whose row changed since it read or claimed it gets `Conflict` instead of writing twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The row was claimed with this `attempt_count` and must still be `processing` with it;
+    /// a worker whose lease expired and whose row was claimed again is refused.
+    Claimed(i32),
+    /// The row was read without a claim while `pending` with this `attempt_count`, and must
+    /// still be so. The write raises the count by one, as a claim would have.
+    Unclaimed(i32),
+}
+
+impl Attempt {
+    /// The attempt number the result belongs to, which the row's `attempt_count` holds
+    /// after the write.
+    pub fn number(self) -> i32 {
+        match self {
+            Attempt::Claimed(count) => count,
+            Attempt::Unclaimed(count) => count.saturating_add(1),
+        }
+    }
+}
+
 /// Everything a successful processing run writes, in one transaction.
 #[derive(Debug, Clone)]
 pub struct Completion {
-    /// The `attempt_count` returned by the claim. It fences the write: a worker whose lease
-    /// expired and whose row was claimed again gets `Conflict` instead of writing twice.
-    pub attempt: i32,
+    /// The row state this result is written over.
+    pub attempt: Attempt,
     pub payment_events: Vec<NewPaymentEvent>,
     pub logs: Vec<NewProcessingLog>,
     /// Short summary stored in `ProcessedPayload`.
@@ -88,9 +110,8 @@ pub struct Completion {
 /// Everything a failed processing run writes, in one transaction.
 #[derive(Debug, Clone)]
 pub struct Failure {
-    /// The `attempt_count` returned by the claim; fences the write like
-    /// [`Completion::attempt`].
-    pub attempt: i32,
+    /// The row state this result is written over, like [`Completion::attempt`].
+    pub attempt: Attempt,
     pub error_message: String,
     pub logs: Vec<NewProcessingLog>,
     /// When to try again; `None` marks the row `dead`.
@@ -193,13 +214,17 @@ pub trait Store: Send + Sync + 'static {
         lease: std::time::Duration,
     ) -> Result<Vec<StoredEvent>, StoreError>;
 
+    /// Reads one row without changing it; `None` when no row has this id.
+    async fn load(&self, id: i64) -> Result<Option<StoredEvent>, StoreError>;
+
     /// Writes payment events and logs and marks the row `completed`, in one transaction.
-    /// Fails with `Conflict` unless the row is `processing` with the completion's attempt.
+    /// Fails with `Conflict` unless the row is still in the state the completion's
+    /// [`Attempt`] names.
     async fn complete(&self, id: i64, completion: &Completion) -> Result<(), StoreError>;
 
     /// Writes logs and the error and marks the row `failed` (or `dead` when
     /// `next_retry_at` is `None`), in one transaction. Fails with `Conflict` unless the row
-    /// is `processing` with the failure's attempt.
+    /// is still in the state the failure's [`Attempt`] names.
     async fn fail(&self, id: i64, failure: &Failure) -> Result<(), StoreError>;
 
     /// Resets `failed` and `dead` rows matching the filter to `pending` with attempt count 0

@@ -297,6 +297,10 @@ impl Store for MssqlStore {
         with_retry!(self, client => queries::claim_due(client, limit, lease))
     }
 
+    async fn load(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
+        with_retry!(self, client => queries::load(client, id))
+    }
+
     async fn complete(&self, id: i64, completion: &Completion) -> Result<(), StoreError> {
         with_retry!(self, client => queries::complete(client, id, completion))
     }

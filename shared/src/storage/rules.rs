@@ -4,7 +4,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::model::{EventStatus, NewPaymentEvent};
 use crate::money::{Currency, Money};
-use crate::storage::{ClaimOutcome, StoreError};
+use crate::storage::{Attempt, ClaimOutcome, StoreError};
 
 /// Returns the current time cut to whole microseconds, the precision every backend stores.
 pub fn now() -> DateTime<Utc> {
@@ -55,6 +55,45 @@ pub fn claim_refusal(
             _ => None,
         },
     }
+}
+
+/// Checks that a row is still in the state a processing result was made for, as
+/// [`Attempt`] describes. Returns `Conflict` naming what was expected otherwise.
+pub fn check_attempt(
+    id: i64,
+    status: EventStatus,
+    attempt_count: i32,
+    attempt: Attempt,
+) -> Result<(), StoreError> {
+    let (expected_status, expected_count) = match attempt {
+        Attempt::Claimed(count) => (EventStatus::Processing, count),
+        Attempt::Unclaimed(count) => (EventStatus::Pending, count),
+    };
+    if status != expected_status {
+        return Err(StoreError::Conflict {
+            id,
+            status,
+            expected: match attempt {
+                Attempt::Claimed(_) => "processing",
+                Attempt::Unclaimed(_) => "pending",
+            },
+        });
+    }
+    if attempt_count != expected_count {
+        return Err(StoreError::Conflict {
+            id,
+            status,
+            expected: match attempt {
+                Attempt::Claimed(_) => {
+                    "processing under the same claim (the lease expired and it was claimed again)"
+                }
+                Attempt::Unclaimed(_) => {
+                    "pending at the same attempt (another worker processed it meanwhile)"
+                }
+            },
+        });
+    }
+    Ok(())
 }
 
 /// Returns the `fraction` percentile of sorted values, interpolating linearly between the
@@ -156,6 +195,30 @@ pub fn payments_to_insert(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempt_fence_accepts_only_the_state_it_names() {
+        use EventStatus::*;
+        assert!(check_attempt(1, Processing, 2, Attempt::Claimed(2)).is_ok());
+        assert!(check_attempt(1, Pending, 0, Attempt::Unclaimed(0)).is_ok());
+        for (status, count, attempt) in [
+            (Processing, 3, Attempt::Claimed(2)),
+            (Pending, 2, Attempt::Claimed(2)),
+            (Completed, 2, Attempt::Claimed(2)),
+            (Pending, 1, Attempt::Unclaimed(0)),
+            (Processing, 0, Attempt::Unclaimed(0)),
+            (Completed, 1, Attempt::Unclaimed(0)),
+            (Failed, 0, Attempt::Unclaimed(0)),
+        ] {
+            let result = check_attempt(7, status, count, attempt);
+            assert!(
+                matches!(result, Err(StoreError::Conflict { id: 7, .. })),
+                "{status:?} at {count} accepted {attempt:?}: {result:?}"
+            );
+        }
+        assert_eq!(Attempt::Claimed(2).number(), 2);
+        assert_eq!(Attempt::Unclaimed(0).number(), 1);
+    }
 
     #[test]
     fn percentile_interpolates_between_ranks() {

@@ -14,7 +14,6 @@ mod queries;
 mod rows;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,7 +22,7 @@ use deadpool_sqlite::{Config, Hook, HookError, Pool, Runtime};
 use rusqlite::{Connection, ErrorCode};
 
 use crate::model::{EventDetail, InsertOutcome, NewEvent, StoredEvent};
-use crate::storage::group_commit::{BatchInsert, GroupCommit};
+use crate::storage::group_commit::{Batch, BatchInsert, GroupCommit, InsertBatch};
 use crate::storage::{
     ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate, Statistics,
     Store, StoreError, StoreOptions,
@@ -77,10 +76,57 @@ impl SqliteLocation {
 /// Events per group-committed insert transaction.
 const MAX_INSERT_BATCH: usize = 128;
 
+/// Completions per group-committed transaction.
+const MAX_COMPLETION_BATCH: usize = 64;
+
 /// A [`Store`] on one SQLite database file.
 pub struct SqliteStore {
     pool: Pool,
-    inserts: GroupCommit,
+    inserts: GroupCommit<InsertBatch<EventInserter>>,
+    completions: GroupCommit<Completions>,
+}
+
+/// Completions of claimed rows, batched: several completions share one transaction.
+struct Completions {
+    pool: Pool,
+}
+
+#[async_trait]
+impl Batch for Completions {
+    type Item = (i64, Completion);
+    type Output = ();
+
+    async fn run(&self, items: Vec<(i64, Completion)>) -> Vec<Result<(), StoreError>> {
+        if let [(id, completion)] = items.as_slice() {
+            let (id, completion) = (*id, completion.clone());
+            return vec![
+                run_on(&self.pool, move |conn| {
+                    queries::complete(conn, id, &completion)
+                })
+                .await,
+            ];
+        }
+        let count = items.len();
+        let items = std::sync::Arc::new(items);
+        let batch = std::sync::Arc::clone(&items);
+        match run_on(&self.pool, move |conn| queries::complete_many(conn, &batch)).await {
+            Ok(results) if results.len() == count => results,
+            // The transaction failed as a whole: every event is tried on its own.
+            _ => {
+                let mut results = Vec::with_capacity(count);
+                for (id, completion) in items.iter() {
+                    let (id, completion) = (*id, completion.clone());
+                    results.push(
+                        run_on(&self.pool, move |conn| {
+                            queries::complete(conn, id, &completion)
+                        })
+                        .await,
+                    );
+                }
+                results
+            }
+        }
+    }
 }
 
 /// Inserts of webhook events, batched by [`GroupCommit`].
@@ -133,9 +179,15 @@ impl SqliteStore {
             .map_err(|error| StoreError::Backend(error.to_string()))?;
         // SQLite has one writer at a time, so one batch runs at a time and the inserts that
         // arrive meanwhile share the next transaction and its fsync.
-        let inserter = Arc::new(EventInserter { pool: pool.clone() });
+        let inserter = InsertBatch(EventInserter { pool: pool.clone() });
         let inserts = GroupCommit::new(inserter, 1, MAX_INSERT_BATCH);
-        Ok(SqliteStore { pool, inserts })
+        let completions =
+            GroupCommit::new(Completions { pool: pool.clone() }, 1, MAX_COMPLETION_BATCH);
+        Ok(SqliteStore {
+            pool,
+            inserts,
+            completions,
+        })
     }
 
     /// Runs `operation` on a pooled connection, retrying it while SQLite reports busy.
@@ -265,7 +317,7 @@ impl Store for SqliteStore {
 
     async fn insert_event(&self, event: &NewEvent) -> Result<InsertOutcome, StoreError> {
         crate::storage::limits::check_event(event)?;
-        self.inserts.insert(event).await
+        self.inserts.submit(event.clone()).await
     }
 
     async fn mark_published(&self, id: i64) -> Result<(), StoreError> {
@@ -314,10 +366,12 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn load(&self, id: i64) -> Result<Option<StoredEvent>, StoreError> {
+        self.run(move |conn| queries::load(conn, id)).await
+    }
+
     async fn complete(&self, id: i64, completion: &Completion) -> Result<(), StoreError> {
-        let completion = completion.clone();
-        self.run(move |conn| queries::complete(conn, id, &completion))
-            .await
+        self.completions.submit((id, completion.clone())).await
     }
 
     async fn fail(&self, id: i64, failure: &Failure) -> Result<(), StoreError> {

@@ -1,5 +1,14 @@
-//! The RabbitMQ worker: claims the row a delivery names, processes it under a time limit and
-//! settles the message according to the result.
+//! The RabbitMQ worker: reads or claims the row a delivery names, processes it under a time
+//! limit and settles the message according to the result.
+//!
+//! A first delivery of a first attempt (attempt 0, not redelivered by the broker) whose row
+//! is `pending` is processed without a claim: the row is read, the handler runs, and one
+//! transaction writes the result and the attempt count only if the row is still `pending`
+//! at the count that was read. That is one commit per event. Two workers racing on one
+//! event both run the handler, and the second write is refused with `Conflict`. Every other
+//! delivery claims the row first, so the attempt is counted before the handler runs: a
+//! handler that brings the process down is counted from its first redelivery on, and a
+//! poison event still reaches the dead-letter queue.
 //!
 //! The attempt count lives in the database row. A failed attempt n goes to delay tier n-1,
 //! whose delay is also the row's `next_retry_at` (the processor's retry policy uses the same
@@ -15,15 +24,28 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::process::{ProcessOutcome, Processor};
+use crate::model::EventStatus;
 use crate::model::StoredEvent;
 use crate::queue::Envelope;
 use crate::queue::rabbitmq::{Delivery, Outcome, RabbitConsumer, with_attempt};
-use crate::storage::{ClaimOutcome, StoreError};
+use crate::storage::{Attempt, ClaimOutcome, StoreError};
 use crate::telemetry::log_limiter::LogLimiter;
 use crate::telemetry::spans;
 
 /// Index of the shortest delay tier, used when a delivery cannot be handled yet.
 const FIRST_TIER: usize = 0;
+
+/// What reading a row without a claim decided.
+// One value per delivery, moved straight to the caller.
+#[allow(clippy::large_enum_variant)]
+enum Unclaimed {
+    /// The row is `pending`: process it without a claim.
+    Process(StoredEvent),
+    /// Settle the delivery so; `None` retries it after the first tier.
+    Settle(Option<Outcome>),
+    /// The row is `processing` or `failed`: claim it first.
+    Claim,
+}
 
 /// Limits of one consumer process.
 #[derive(Debug, Clone)]
@@ -100,8 +122,25 @@ impl EventConsumer {
             return Outcome::Requeue;
         };
         let envelope = delivery.envelope;
-        let Envelope::V1 { id, .. } = &envelope;
+        let Envelope::V1 { id, attempt, .. } = &envelope;
         let id = *id;
+        if *attempt == 0 && !delivery.redelivered {
+            match self.read_unclaimed(id).await {
+                Unclaimed::Process(event) => {
+                    let fence = Attempt::Unclaimed(event.attempt_count);
+                    let mut event = event;
+                    event.attempt_count = fence.number();
+                    return self.process(envelope, event, fence).await;
+                }
+                Unclaimed::Settle(outcome) => {
+                    return match outcome {
+                        Some(outcome) => outcome,
+                        None => self.retry(envelope, FIRST_TIER),
+                    };
+                }
+                Unclaimed::Claim => {}
+            }
+        }
 
         // The claim is time-boxed like the handler: a row lock held elsewhere (a long
         // transaction, a stuck session) must not keep the delivery unacked until the broker's
@@ -163,18 +202,71 @@ impl EventConsumer {
                 return self.retry(envelope, FIRST_TIER);
             }
         };
-        self.process(envelope, event).await
+        let attempt = Attempt::Claimed(event.attempt_count);
+        self.process(envelope, event, attempt).await
     }
 
-    /// Runs one claimed attempt within the handler timeout and maps its result.
-    async fn process(&self, envelope: Envelope, event: StoredEvent) -> Outcome {
+    /// Reads the row for processing without a claim. Decides from a `pending` row that it
+    /// is processed, from a finished or missing row how the delivery is settled, and from
+    /// any other state that the row must be claimed.
+    async fn read_unclaimed(&self, id: i64) -> Unclaimed {
+        let read = self.processor.store.load(id);
+        let loaded = match tokio::time::timeout(self.config.handler_timeout, read).await {
+            Ok(loaded) => loaded,
+            Err(_) => {
+                spans::record_outcome("read_timed_out");
+                tracing::warn!(id, timeout = ?self.config.handler_timeout, "reading the event timed out; retrying after the first tier");
+                return Unclaimed::Settle(None);
+            }
+        };
+        let event = match loaded {
+            Ok(Some(event)) => event,
+            Ok(None) => {
+                self.store_reachable();
+                spans::record_outcome("not_found");
+                tracing::warn!(id, "message names no stored event; dead-lettering it");
+                return Unclaimed::Settle(Some(Outcome::Dead {
+                    reason: format!("no row with id {id}"),
+                }));
+            }
+            Err(error) => {
+                self.store_failed(id, &error);
+                spans::record_outcome("store_unavailable");
+                return Unclaimed::Settle(None);
+            }
+        };
+        self.store_reachable();
+        match event.status {
+            EventStatus::Pending => {
+                let span = tracing::Span::current();
+                span.record("event_id", event.event_id.as_str());
+                span.record("attempt", event.attempt_count.saturating_add(1));
+                Unclaimed::Process(event)
+            }
+            EventStatus::Completed => {
+                spans::record_outcome("already_completed");
+                tracing::debug!(id, "event already completed; acking the duplicate message");
+                Unclaimed::Settle(Some(Outcome::Ack))
+            }
+            EventStatus::Dead => {
+                spans::record_outcome("already_dead");
+                tracing::debug!(id, "event is dead; acking the message without processing");
+                Unclaimed::Settle(Some(Outcome::Ack))
+            }
+            EventStatus::Processing | EventStatus::Failed => Unclaimed::Claim,
+        }
+    }
+
+    /// Runs one attempt within the handler timeout and maps its result.
+    async fn process(&self, envelope: Envelope, event: StoredEvent, attempt: Attempt) -> Outcome {
         let id = event.id;
         let limit = self.config.handler_timeout;
-        let result = match tokio::time::timeout(limit, self.processor.process(&event)).await {
+        let processing = self.processor.process(&event, attempt);
+        let result = match tokio::time::timeout(limit, processing).await {
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!(id, provider = %event.provider, event_id = %event.event_id, attempt = event.attempt_count, ?limit, "processing timed out; recording a failed attempt");
-                self.record_timeout(&event).await
+                self.record_timeout(&event, attempt).await
             }
         };
         match result {
@@ -186,13 +278,14 @@ impl EventConsumer {
             Ok(ProcessOutcome::Dead { error, .. }) => Outcome::Dead { reason: error },
             Err(StoreError::Conflict { status, .. }) => {
                 spans::record_outcome("superseded");
-                // Another consumer claimed the row after this claim's lease ran out, and
-                // its own message settles the event.
+                // Another consumer claimed or processed the row since this attempt read or
+                // claimed it, and that attempt's message settles the event.
                 tracing::info!(id, %status, "a newer attempt owns the event; dropping this attempt's result");
                 Outcome::Ack
             }
             Err(error) => {
-                // The row stays `processing` until the lease ends, then the retry claims it.
+                // A claimed row stays `processing` until the lease ends, then the retry
+                // claims it; an unclaimed row is unchanged and the retry claims it.
                 self.store_failed(id, &error);
                 spans::record_outcome("store_unavailable");
                 let tier = self
@@ -206,9 +299,13 @@ impl EventConsumer {
     }
 
     /// Records a timed-out attempt as failed, itself bounded by the handler timeout.
-    async fn record_timeout(&self, event: &StoredEvent) -> Result<ProcessOutcome, StoreError> {
+    async fn record_timeout(
+        &self,
+        event: &StoredEvent,
+        attempt: Attempt,
+    ) -> Result<ProcessOutcome, StoreError> {
         let limit = self.config.handler_timeout;
-        let recorded = self.processor.record_timeout(event, limit);
+        let recorded = self.processor.record_timeout(event, attempt, limit);
         match tokio::time::timeout(limit, recorded).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(format!(

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use super::process::Processor;
 use crate::queue::{Envelope, PublishError, Publisher};
+use crate::storage::Attempt;
 use crate::telemetry::spans;
 
 /// Wakes embedded workers when a new event is stored.
@@ -109,12 +110,19 @@ impl EmbeddedQueue {
                 // More work is probably waiting: let another worker start on it.
                 self.wake.notify_one();
             }
-            for event in claimed {
-                let span = spans::claimed_process_span(&event);
-                if let Err(error) = processor.process(&event).instrument(span).await {
-                    tracing::error!(worker, id = event.id, provider = %event.provider, event_id = %event.event_id, %error, "recording the processing result failed; the lease will expire and the event will be retried");
+            // The claimed events are processed together, so that their results are written
+            // in shared transactions (see the store's group commit) instead of one commit each.
+            let attempts = claimed.iter().map(|event| {
+                let span = spans::claimed_process_span(event);
+                let processor = &processor;
+                async move {
+                    let attempt = Attempt::Claimed(event.attempt_count);
+                    if let Err(error) = processor.process(event, attempt).instrument(span).await {
+                        tracing::error!(worker, id = event.id, provider = %event.provider, event_id = %event.event_id, %error, "recording the processing result failed; the lease will expire and the event will be retried");
+                    }
                 }
-            }
+            });
+            futures_util::future::join_all(attempts).await;
         }
         tracing::debug!(worker, "embedded worker stopped");
     }

@@ -12,9 +12,13 @@ use tracing::Instrument;
 use super::retry::RetryPolicy;
 use crate::model::{NewProcessingLog, StoredEvent};
 use crate::providers::{Extraction, Handler};
-use crate::storage::{Completion, Failure, Store, StoreError};
+use crate::storage::{Attempt, Completion, Failure, Store, StoreError};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::spans;
+
+/// Largest payload, in bytes, whose handler runs on the calling task instead of the
+/// blocking thread pool.
+pub const INLINE_HANDLER_BYTES: usize = 64 * 1024;
 
 /// What processing did with an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,8 +42,16 @@ pub struct Processor {
 }
 
 impl Processor {
-    /// Processes an event this worker has claimed (status `processing`).
-    pub async fn process(&self, event: &StoredEvent) -> Result<ProcessOutcome, StoreError> {
+    /// Processes one attempt of an event. `event` is the row as this attempt sees it: its
+    /// `attempt_count` is the attempt's number, `attempt.number()`. The result is written
+    /// only if the row is still in the state `attempt` names; otherwise the store answers
+    /// `Conflict` and nothing is written.
+    pub async fn process(
+        &self,
+        event: &StoredEvent,
+        attempt: Attempt,
+    ) -> Result<ProcessOutcome, StoreError> {
+        debug_assert_eq!(event.attempt_count, attempt.number());
         let started = Instant::now();
         let result = self
             .run_handler(event)
@@ -58,7 +70,7 @@ impl Processor {
                 };
                 let summary = serde_json::json!({"paymentEvents": count}).to_string();
                 let completion = Completion {
-                    attempt: event.attempt_count,
+                    attempt,
                     payment_events,
                     logs: vec![log],
                     processed_payload: Some(summary),
@@ -85,7 +97,7 @@ impl Processor {
                     additional_data: Some(reason),
                 };
                 let completion = Completion {
-                    attempt: event.attempt_count,
+                    attempt,
                     payment_events: Vec::new(),
                     logs: vec![log],
                     processed_payload: Some(r#"{"ignored":true}"#.to_string()),
@@ -93,7 +105,10 @@ impl Processor {
                 self.store.complete(event.id, &completion).await?;
                 ProcessOutcome::Ignored
             }
-            Err(error) => self.record_failure(event, error, duration_ms).await?,
+            Err(error) => {
+                self.record_failure(event, attempt, error, duration_ms)
+                    .await?
+            }
         };
         self.observe(event, &outcome, started);
         Ok(outcome)
@@ -105,18 +120,24 @@ impl Processor {
     pub async fn record_timeout(
         &self,
         event: &StoredEvent,
+        attempt: Attempt,
         limit: std::time::Duration,
     ) -> Result<ProcessOutcome, StoreError> {
         let started = Instant::now();
         let error = format!("processing timed out after {limit:?}");
         let duration_ms = i64::try_from(limit.as_millis()).unwrap_or(i64::MAX);
-        let outcome = self.record_failure(event, error, duration_ms).await?;
+        let outcome = self
+            .record_failure(event, attempt, error, duration_ms)
+            .await?;
         self.observe(event, &outcome, started);
         Ok(outcome)
     }
 
-    /// Runs the provider's handler on the blocking thread pool, so a slow or blocking
-    /// handler never stalls the async runtime and a caller's timeout can still fire.
+    /// Runs the provider's handler. A handler that only computes handles a payload of up to
+    /// [`INLINE_HANDLER_BYTES`] on the calling task: extraction takes microseconds, less than
+    /// handing the payload to another thread and back. Any other call goes to the blocking
+    /// thread pool, so a slow handler never stalls the async runtime and a caller's timeout
+    /// can still fire.
     async fn run_handler(&self, event: &StoredEvent) -> Result<Extraction, String> {
         let handler = self
             .handlers
@@ -129,14 +150,22 @@ impl Processor {
                 event.provider
             ));
         };
-        let event_type = event.event_type.clone();
-        let payload = event.raw_payload.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(AssertUnwindSafe(|| handler.extract(&event_type, &payload)))
-        });
-        let result = match task.await {
-            Ok(result) => result,
-            Err(error) => return Err(format!("handler task did not finish: {error}")),
+        let result = if handler.computes_only() && event.raw_payload.len() <= INLINE_HANDLER_BYTES {
+            std::panic::catch_unwind(AssertUnwindSafe(|| {
+                handler.extract(&event.event_type, &event.raw_payload)
+            }))
+        } else {
+            let event_type = event.event_type.clone();
+            let payload = event.raw_payload.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    handler.extract(&event_type, &payload)
+                }))
+            });
+            match task.await {
+                Ok(result) => result,
+                Err(error) => return Err(format!("handler task did not finish: {error}")),
+            }
         };
         match result {
             Ok(Ok(extraction)) => Ok(extraction),
@@ -156,6 +185,7 @@ impl Processor {
     async fn record_failure(
         &self,
         event: &StoredEvent,
+        fence: Attempt,
         error: String,
         duration_ms: i64,
     ) -> Result<ProcessOutcome, StoreError> {
@@ -176,7 +206,7 @@ impl Processor {
             additional_data: Some(format!("attempt {attempt} of {}", event.max_attempts)),
         };
         let failure = Failure {
-            attempt,
+            attempt: fence,
             error_message: error.clone(),
             logs: vec![log],
             next_retry_at,

@@ -44,23 +44,52 @@ async fn lost_consumer_deliveries_processed_once() {
     }
     let all_held = poll_until(PROCESSING_TIMEOUT, || async { plan.held() == EVENTS }).await;
     assert!(all_held, "only {} handler calls are in flight", plan.held());
+    // A first delivery is processed without a claim: the rows are untouched while the
+    // handlers run.
+    for id in &ids {
+        let row = env.detail(*id).await.event;
+        assert_eq!(row.status, EventStatus::Pending, "event {id}");
+        assert_eq!(row.attempt_count, 0, "event {id}");
+    }
 
     // Stop consuming without settling, then cut the connection: the broker requeues the
     // unacked deliveries, as after a crash.
     lost.shutdown.cancel();
     let closed = close_connections_named(&format!("{}-consumer-consumer", env.prefix));
     assert_eq!(closed, 1, "the lost consumer's connection was not found");
-    let replacement = env.spawn_consumer(None, &["--lease-seconds", "3"]).await;
+    let (handlers, replacement_plan) = faulty_handlers();
+    replacement_plan.close_gate();
+    let replacement = env
+        .spawn_consumer(Some(handlers), &["--lease-seconds", "3"])
+        .await;
+    let all_held = poll_until(PROCESSING_TIMEOUT, || async {
+        replacement_plan.held() == EVENTS
+    })
+    .await;
+    assert!(
+        all_held,
+        "only {} redelivered handler calls are in flight",
+        replacement_plan.held()
+    );
+    // A redelivery claims the row before its handler runs, so an event that takes its
+    // consumer down is counted from then on.
+    for id in &ids {
+        let row = env.detail(*id).await.event;
+        assert_eq!(row.status, EventStatus::Processing, "event {id}");
+        assert_eq!(row.attempt_count, 1, "event {id}");
+    }
+    replacement_plan.open_gate();
     for id in &ids {
         env.wait_for_status(*id, EventStatus::Completed).await;
     }
+    // The lost consumer's handlers finish now; their writes are refused.
     plan.open_gate();
     lost.stop().await;
 
     for id in &ids {
         let detail = env.detail(*id).await;
         assert_eq!(detail.event.status, EventStatus::Completed);
-        assert_eq!(detail.event.attempt_count, 2, "event {id}");
+        assert_eq!(detail.event.attempt_count, 1, "event {id}");
         assert_eq!(detail.payment_events.len(), 1, "event {id}");
         let successes = detail
             .logs

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use payhook::model::{NewEvent, NewPaymentEvent, NewProcessingLog, StoredEvent};
 use payhook::money::{Currency, Money};
-use payhook::storage::{ClaimOutcome, Completion, Store};
+use payhook::storage::{Attempt, ClaimOutcome, Completion, Store};
 
 /// How a case reaches its database besides the store.
 #[derive(Clone)]
@@ -182,7 +182,7 @@ pub fn log(step: &str, status: &str) -> NewProcessingLog {
 
 pub fn completion(payments: Vec<NewPaymentEvent>) -> Completion {
     Completion {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         payment_events: payments,
         logs: vec![log("handler", "success"), log("persist", "success")],
         processed_payload: Some(r#"{"payments":1}"#.to_string()),

@@ -154,6 +154,10 @@ fn read_amount(json: &Value, mapping: &HmacPaymentMapping) -> Result<Option<Mone
 }
 
 impl Handler for ConfigHandler {
+    fn computes_only(&self) -> bool {
+        true
+    }
+
     fn extract(&self, event_type: &str, payload: &str) -> Result<Extraction, ExtractError> {
         let Some(mapping) = &self.mapping else {
             return Ok(Extraction::Ignored(format!(

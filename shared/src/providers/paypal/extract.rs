@@ -66,6 +66,10 @@ fn classify(event_type: &str) -> Option<(Kind, &'static str)> {
 }
 
 impl Handler for PayPalHandler {
+    fn computes_only(&self) -> bool {
+        true
+    }
+
     fn extract(&self, event_type: &str, payload: &str) -> Result<Extraction, ExtractError> {
         let Some((kind, status)) = classify(event_type) else {
             return Ok(Extraction::Ignored(format!(

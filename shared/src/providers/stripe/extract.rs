@@ -68,6 +68,10 @@ fn classify(event_type: &str) -> Option<Kind> {
 }
 
 impl Handler for StripeHandler {
+    fn computes_only(&self) -> bool {
+        true
+    }
+
     fn extract(&self, event_type: &str, payload: &str) -> Result<Extraction, ExtractError> {
         let Some(kind) = classify(event_type) else {
             return Ok(Extraction::Ignored(format!(

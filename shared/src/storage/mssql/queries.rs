@@ -22,8 +22,8 @@ use crate::model::{
 use crate::storage::limits::{self, truncate_optional};
 use crate::storage::rules;
 use crate::storage::{
-    ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate, Statistics,
-    StoreError,
+    Attempt, ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate,
+    Statistics, StoreError,
 };
 
 type Result<T> = std::result::Result<T, DbError>;
@@ -318,8 +318,8 @@ pub async fn claim_due(
 }
 
 /// Locks the row and returns its provider. Fails with `NotFound`, or with `Conflict` unless
-/// the row is processing under the given attempt.
-async fn lock_processing_row(client: &mut Client, id: i64, attempt: i32) -> Result<String> {
+/// the row is in the state `attempt` names.
+async fn lock_processing_row(client: &mut Client, id: i64, attempt: Attempt) -> Result<String> {
     let db = db_id(id).ok_or(StoreError::NotFound(id))?;
     let rows = fetch(
         client,
@@ -330,23 +330,22 @@ async fn lock_processing_row(client: &mut Client, id: i64, attempt: i32) -> Resu
     .await?;
     let row = rows.first().ok_or(StoreError::NotFound(id))?;
     let status = rows::status_from(&rows::text(row, 0)?)?;
-    if status != EventStatus::Processing {
-        return Err(StoreError::Conflict {
-            id,
-            status,
-            expected: "processing",
-        }
-        .into());
-    }
-    if rows::int(row, 2)? != attempt {
-        return Err(StoreError::Conflict {
-            id,
-            status,
-            expected: "processing under the same claim (the lease expired and it was claimed again)",
-        }
-        .into());
-    }
+    rules::check_attempt(id, status, rows::int(row, 2)?, attempt)?;
     rows::text(row, 1)
+}
+
+/// Reads one row.
+pub async fn load(client: &mut Client, id: i64) -> Result<Option<StoredEvent>> {
+    let Some(db) = db_id(id) else {
+        return Ok(None);
+    };
+    let rows = fetch(
+        client,
+        &format!("SELECT {EVENT_COLUMNS} FROM WebhookEvents WHERE Id = @P1"),
+        &[&db],
+    )
+    .await?;
+    rows.first().map(rows::event_from_row).transpose()
 }
 
 async fn insert_log(
@@ -474,8 +473,13 @@ async fn complete_locked(
         client,
         "UPDATE WebhookEvents SET Status = N'completed', ProcessedPayload = @P1, \
          ProcessedAt = @P2, UpdatedAt = @P2, LockedUntil = NULL, NextRetryAt = NULL, \
-         ErrorMessage = NULL WHERE Id = @P3",
-        &[&completion.processed_payload, &now, &db],
+         ErrorMessage = NULL, AttemptCount = @P4 WHERE Id = @P3",
+        &[
+            &completion.processed_payload,
+            &now,
+            &db,
+            &completion.attempt.number(),
+        ],
     )
     .await?;
     Ok(())
@@ -508,13 +512,14 @@ async fn fail_locked(
     execute(
         client,
         "UPDATE WebhookEvents SET Status = @P1, ErrorMessage = @P2, NextRetryAt = @P3, \
-         UpdatedAt = @P4, LockedUntil = NULL WHERE Id = @P5",
+         UpdatedAt = @P4, LockedUntil = NULL, AttemptCount = @P6 WHERE Id = @P5",
         &[
             &status.as_str(),
             &error_message,
             &failure.next_retry_at,
             &now,
             &db,
+            &failure.attempt.number(),
         ],
     )
     .await?;

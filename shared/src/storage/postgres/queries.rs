@@ -17,8 +17,8 @@ use crate::model::{
 use crate::storage::limits::{self, truncate_optional};
 use crate::storage::rules;
 use crate::storage::{
-    ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate, Statistics,
-    StoreError,
+    Attempt, ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate,
+    Statistics, StoreError,
 };
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -395,8 +395,8 @@ pub async fn claim_due(client: &Client, limit: i64, lease: Duration) -> Result<V
 }
 
 /// Locks the row and returns its provider. Fails with `NotFound`, or with `Conflict` unless
-/// the row is processing.
-async fn lock_processing_row(tx: &Transaction<'_>, id: i64, attempt: i32) -> Result<String> {
+/// the row is in the state `attempt` names.
+async fn lock_processing_row(tx: &Transaction<'_>, id: i64, attempt: Attempt) -> Result<String> {
     let row = tx
         .query_opt(
             &tx.prepare_cached("SELECT status, provider, attempt_count FROM webhook_events WHERE id = $1 FOR UPDATE").await.map_err(pg_error)?,
@@ -406,20 +406,7 @@ async fn lock_processing_row(tx: &Transaction<'_>, id: i64, attempt: i32) -> Res
         .map_err(pg_error)?
         .ok_or(StoreError::NotFound(id))?;
     let status = rows::status_from(row.get(0))?;
-    if status != EventStatus::Processing {
-        return Err(StoreError::Conflict {
-            id,
-            status,
-            expected: "processing",
-        });
-    }
-    if row.get::<_, i32>(2) != attempt {
-        return Err(StoreError::Conflict {
-            id,
-            status,
-            expected: "processing under the same claim (the lease expired and it was claimed again)",
-        });
-    }
+    rules::check_attempt(id, status, row.get(2), attempt)?;
     Ok(row.get(1))
 }
 
@@ -534,11 +521,16 @@ pub async fn complete(client: &mut Client, id: i64, completion: &Completion) -> 
         &tx.prepare_cached(
             "UPDATE webhook_events SET status = 'completed', processed_payload = $1, \
          processed_at = $2, updated_at = $2, locked_until = NULL, next_retry_at = NULL, \
-         error_message = NULL WHERE id = $3",
+         error_message = NULL, attempt_count = $4 WHERE id = $3",
         )
         .await
         .map_err(pg_error)?,
-        &[&completion.processed_payload, &now, &id],
+        &[
+            &completion.processed_payload,
+            &now,
+            &id,
+            &completion.attempt.number(),
+        ],
     )
     .await
     .map_err(pg_error)?;
@@ -559,13 +551,14 @@ pub async fn fail(client: &mut Client, id: i64, failure: &Failure) -> Result<()>
     let error_message = limits::truncate(&failure.error_message, limits::ERROR_MESSAGE);
     tx.execute(
         "UPDATE webhook_events SET status = $1, error_message = $2, next_retry_at = $3, \
-         updated_at = $4, locked_until = NULL WHERE id = $5",
+         updated_at = $4, locked_until = NULL, attempt_count = $6 WHERE id = $5",
         &[
             &status.as_str(),
             &error_message,
             &failure.next_retry_at,
             &now,
             &id,
+            &failure.attempt.number(),
         ],
     )
     .await

@@ -14,8 +14,8 @@ use crate::model::{
 use crate::storage::limits::{self, truncate_optional};
 use crate::storage::rules;
 use crate::storage::{
-    ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate, Statistics,
-    StoreError,
+    Attempt, ClaimOutcome, Completion, EventFilter, EventPage, Failure, RepublishCandidate,
+    Statistics, StoreError,
 };
 
 type Result<T> = std::result::Result<T, SqlError>;
@@ -228,8 +228,8 @@ pub fn claim_due(conn: &mut Connection, limit: i64, lease: Duration) -> Result<V
 }
 
 /// Returns the row's provider. Fails with `NotFound`, or with `Conflict` unless the row is
-/// processing.
-fn processing_row(conn: &Connection, id: i64, attempt: i32) -> Result<String> {
+/// in the state `attempt` names.
+fn processing_row(conn: &Connection, id: i64, attempt: Attempt) -> Result<String> {
     let row: Option<(String, String, i32)> = conn
         .query_row(
             "SELECT status, provider, attempt_count FROM webhook_events WHERE id = ?1",
@@ -240,22 +240,7 @@ fn processing_row(conn: &Connection, id: i64, attempt: i32) -> Result<String> {
     let (status, provider, attempt_count) = row.ok_or(StoreError::NotFound(id))?;
     let status = EventStatus::parse(&status)
         .ok_or_else(|| StoreError::Backend(format!("unknown event status {status:?}")))?;
-    if status != EventStatus::Processing {
-        return Err(StoreError::Conflict {
-            id,
-            status,
-            expected: "processing",
-        }
-        .into());
-    }
-    if attempt_count != attempt {
-        return Err(StoreError::Conflict {
-            id,
-            status,
-            expected: "processing under the same claim (the lease expired and it was claimed again)",
-        }
-        .into());
-    }
+    rules::check_attempt(id, status, attempt_count, attempt)?;
     Ok(provider)
 }
 
@@ -331,24 +316,72 @@ fn stored_payments(conn: &Connection, id: i64) -> Result<Vec<NewPaymentEvent>> {
 pub fn complete(conn: &mut Connection, id: i64, completion: &Completion) -> Result<()> {
     let now = rows::time(rules::now());
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let provider = processing_row(&tx, id, completion.attempt)?;
-    // Each row is checked just before its insert; any error drops `tx`, which rolls back
-    // the rows already written.
-    for log in &completion.logs {
-        insert_log(&tx, id, log, &now)?;
-    }
-    let stored = stored_payments(&tx, id)?;
-    for payment in rules::payments_to_insert(stored, &completion.payment_events) {
-        insert_payment(&tx, id, &provider, payment, &now)?;
-    }
-    tx.execute(
-        "UPDATE webhook_events SET status = 'completed', processed_payload = ?1, \
-         processed_at = ?2, updated_at = ?2, locked_until = NULL, next_retry_at = NULL, \
-         error_message = NULL WHERE id = ?3",
-        params![completion.processed_payload, now, id],
-    )?;
+    // Any error drops `tx`, which rolls back the rows already written.
+    complete_in(&tx, id, completion, &now)?;
     tx.commit()?;
     Ok(())
+}
+
+/// Completes several events in one transaction, and so with one fsync. Each event is
+/// written under a savepoint of its own, so an event that fails leaves nothing behind and
+/// does not fail the others. Returns one result per event; the outer error means that the
+/// transaction itself could not be started or committed.
+pub fn complete_many(
+    conn: &mut Connection,
+    items: &[(i64, Completion)],
+) -> Result<Vec<std::result::Result<(), StoreError>>> {
+    let now = rows::time(rules::now());
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut results = Vec::with_capacity(items.len());
+    for (id, completion) in items {
+        let savepoint = tx.savepoint()?;
+        match complete_in(&savepoint, *id, completion, &now) {
+            Ok(()) => {
+                savepoint.commit()?;
+                results.push(Ok(()));
+            }
+            // Dropping the savepoint rolls back what this event wrote.
+            Err(error) => results.push(Err(StoreError::from(error))),
+        }
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+/// Writes one completion inside the caller's transaction.
+fn complete_in(conn: &Connection, id: i64, completion: &Completion, now: &str) -> Result<()> {
+    let provider = processing_row(conn, id, completion.attempt)?;
+    // Each row is checked just before its insert.
+    for log in &completion.logs {
+        insert_log(conn, id, log, now)?;
+    }
+    let stored = stored_payments(conn, id)?;
+    for payment in rules::payments_to_insert(stored, &completion.payment_events) {
+        insert_payment(conn, id, &provider, payment, now)?;
+    }
+    conn.execute(
+        "UPDATE webhook_events SET status = 'completed', processed_payload = ?1, \
+         processed_at = ?2, updated_at = ?2, locked_until = NULL, next_retry_at = NULL, \
+         error_message = NULL, attempt_count = ?3 WHERE id = ?4",
+        params![
+            completion.processed_payload,
+            now,
+            completion.attempt.number(),
+            id
+        ],
+    )?;
+    Ok(())
+}
+
+/// Reads one row.
+pub fn load(conn: &Connection, id: i64) -> Result<Option<StoredEvent>> {
+    let event = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM webhook_events WHERE id = ?1"
+        ))?
+        .query_row([id], rows::event_from_row)
+        .optional()?;
+    Ok(event)
 }
 
 pub fn fail(conn: &mut Connection, id: i64, failure: &Failure) -> Result<()> {
@@ -364,12 +397,13 @@ pub fn fail(conn: &mut Connection, id: i64, failure: &Failure) -> Result<()> {
     };
     tx.execute(
         "UPDATE webhook_events SET status = ?1, error_message = ?2, next_retry_at = ?3, \
-         updated_at = ?4, locked_until = NULL WHERE id = ?5",
+         updated_at = ?4, locked_until = NULL, attempt_count = ?5 WHERE id = ?6",
         params![
             status.as_str(),
             limits::truncate(&failure.error_message, limits::ERROR_MESSAGE),
             failure.next_retry_at.map(rows::time),
             now,
+            failure.attempt.number(),
             id,
         ],
     )?;

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use payhook::model::NewProcessingLog;
-use payhook::storage::Failure;
+use payhook::storage::{Attempt, Failure};
 use serde_json::{Value, json};
 
 use crate::support::{
@@ -70,7 +70,7 @@ pub async fn statistics_match_known_events(url: String) {
         .fail(
             dead.id,
             &Failure {
-                attempt: dead.attempt_count,
+                attempt: Attempt::Claimed(dead.attempt_count),
                 error_message: "test fault switched on".to_string(),
                 logs: vec![NewProcessingLog {
                     step: "handler".to_string(),

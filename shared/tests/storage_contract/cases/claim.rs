@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use payhook::model::EventStatus;
-use payhook::storage::{ClaimOutcome, Failure};
+use payhook::storage::{Attempt, ClaimOutcome, Failure};
 
 use crate::support::{Context, LEASE, claim, completion, insert, log, micros};
 
@@ -37,7 +37,7 @@ pub async fn claim_outcomes_by_state(context: Context) {
     let dead_id = insert(store, "stripe", "evt_claim_dead").await;
     claim(store, dead_id).await;
     let dead = Failure {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         error_message: "handler rejected the payload".into(),
         logs: vec![log("handler", "failed")],
         next_retry_at: None,
@@ -50,7 +50,7 @@ pub async fn claim_outcomes_by_state(context: Context) {
     claim(store, later_id).await;
     let retry_at = micros(Utc::now() + chrono::Duration::minutes(10));
     let retry = Failure {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         error_message: "timeout".into(),
         logs: Vec::new(),
         next_retry_at: Some(retry_at),
@@ -140,7 +140,7 @@ pub async fn claim_due_skips_not_due_rows(context: Context) {
     let third = insert(store, "stripe", "evt_order_3").await;
     claim(store, waiting).await;
     let retry = Failure {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         error_message: "later".into(),
         logs: Vec::new(),
         next_retry_at: Some(Utc::now() + chrono::Duration::minutes(5)),
@@ -149,7 +149,7 @@ pub async fn claim_due_skips_not_due_rows(context: Context) {
     let due_soon = insert(store, "stripe", "evt_order_4").await;
     claim(store, due_soon).await;
     let past = Failure {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         error_message: "retry now".into(),
         logs: Vec::new(),
         next_retry_at: Some(Utc::now() - chrono::Duration::seconds(1)),

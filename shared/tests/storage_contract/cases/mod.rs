@@ -6,6 +6,7 @@ mod processing;
 mod queries;
 mod replay;
 mod republish;
+mod unclaimed;
 mod values;
 
 use std::future::Future;
@@ -45,6 +46,11 @@ pub const ALL: &[(&str, Case)] = cases![
     republish::stale_claim_cannot_complete,
     republish::republish_picks_unpublished_and_stale,
     republish::republish_skips_leased_and_future_retries,
+    unclaimed::load_reads_without_changing,
+    unclaimed::unclaimed_completion_writes_once,
+    unclaimed::unclaimed_result_refused_after_claim,
+    unclaimed::unclaimed_failure_counts_the_attempt,
+    unclaimed::concurrent_completions_keep_their_own_outcomes,
     values::large_unicode_body_round_trips,
     values::amounts_stay_exact,
     values::timestamps_round_trip_microseconds,

@@ -1,6 +1,6 @@
 use chrono::Utc;
 use payhook::model::EventStatus;
-use payhook::storage::{EventFilter, Failure, StoreError};
+use payhook::storage::{Attempt, EventFilter, Failure, StoreError};
 
 use crate::support::{Context, claim, completion, insert, log, micros, payment};
 
@@ -96,7 +96,7 @@ pub async fn complete_failure_writes_nothing(context: Context) {
     assert_eq!(detail.event.processed_at, None);
 
     let failing_log = Failure {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         error_message: "handler failed".into(),
         logs: vec![log("handler", "failed"), log("", "failed")],
         next_retry_at: None,
@@ -118,7 +118,7 @@ pub async fn fail_schedules_retry_then_dead(context: Context) {
     let store = &context.store;
     let id = insert(store, "stripe", "evt_fail_1").await;
     let pending = Failure {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         error_message: "x".into(),
         logs: Vec::new(),
         next_retry_at: None,
@@ -137,7 +137,7 @@ pub async fn fail_schedules_retry_then_dead(context: Context) {
     failed_log.error_message = Some(long_error.clone());
     failed_log.additional_data = Some("ü".repeat(4100));
     let failure = Failure {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         error_message: long_error.clone(),
         logs: vec![failed_log],
         next_retry_at: Some(retry_at),
@@ -159,7 +159,7 @@ pub async fn fail_schedules_retry_then_dead(context: Context) {
         .expect("claim");
     assert!(matches!(forced, payhook::storage::ClaimOutcome::Claimed(_)));
     let dead = Failure {
-        attempt: 2,
+        attempt: Attempt::Claimed(2),
         error_message: "gave up after 2 attempts".into(),
         logs: vec![log("handler", "failed")],
         next_retry_at: None,
@@ -180,7 +180,7 @@ pub async fn fail_schedules_retry_then_dead(context: Context) {
 async fn make_failed(context: &Context, id: i64, retry: bool) {
     claim(&context.store, id).await;
     let failure = Failure {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         error_message: "boom".into(),
         logs: Vec::new(),
         next_retry_at: retry.then(|| Utc::now() + chrono::Duration::minutes(5)),

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use payhook::model::{EventStatus, StoredEvent};
-use payhook::storage::{EventFilter, Failure, StoreError};
+use payhook::storage::{Attempt, EventFilter, Failure, StoreError};
 
 use crate::support::{Context, claim, completion, insert, new_event};
 
@@ -110,7 +110,7 @@ pub async fn statistics_count_and_durations(context: Context) {
     let failed = insert(store, "stripe", "evt_stats_failed").await;
     claim(store, failed).await;
     let retry = Failure {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         error_message: "later".into(),
         logs: Vec::new(),
         next_retry_at: Some(Utc::now() + chrono::Duration::minutes(1)),

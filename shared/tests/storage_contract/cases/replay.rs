@@ -2,6 +2,7 @@
 
 use chrono::TimeZone;
 use payhook::model::EventStatus;
+use payhook::storage::Attempt;
 
 use crate::support::{Context, claim, completion, insert, payment};
 
@@ -26,7 +27,7 @@ pub async fn replay_keeps_identical_payment_rows(context: Context) {
     store.replay(id).await.expect("replay");
     let reclaimed = claim(store, id).await;
     let mut second_run = completion(output.clone());
-    second_run.attempt = reclaimed.attempt_count;
+    second_run.attempt = Attempt::Claimed(reclaimed.attempt_count);
     store
         .complete(id, &second_run)
         .await
@@ -67,7 +68,7 @@ pub async fn replay_appends_changed_payment_rows(context: Context) {
         other_metadata.clone(),
         other_amount.clone(),
     ]);
-    second_run.attempt = reclaimed.attempt_count;
+    second_run.attempt = Attempt::Claimed(reclaimed.attempt_count);
     store
         .complete(id, &second_run)
         .await

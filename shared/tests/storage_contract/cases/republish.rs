@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use payhook::storage::{ClaimOutcome, Failure, StoreError};
+use payhook::storage::{Attempt, ClaimOutcome, Failure, StoreError};
 
 use crate::support::{Context, claim, completion, insert, log, new_event};
 
@@ -19,14 +19,14 @@ pub async fn stale_claim_cannot_complete(context: Context) {
     assert_eq!(second.attempt_count, first.attempt_count + 1);
 
     let mut stale = completion(Vec::new());
-    stale.attempt = first.attempt_count;
+    stale.attempt = Attempt::Claimed(first.attempt_count);
     let outcome = store.complete(id, &stale).await;
     assert!(
         matches!(outcome, Err(StoreError::Conflict { .. })),
         "{outcome:?}"
     );
     let stale_failure = Failure {
-        attempt: first.attempt_count,
+        attempt: Attempt::Claimed(first.attempt_count),
         error_message: "late".into(),
         logs: vec![log("handler", "failed")],
         next_retry_at: None,
@@ -38,7 +38,7 @@ pub async fn stale_claim_cannot_complete(context: Context) {
     );
 
     let mut current = completion(Vec::new());
-    current.attempt = second.attempt_count;
+    current.attempt = Attempt::Claimed(second.attempt_count);
     store
         .complete(id, &current)
         .await
@@ -115,7 +115,7 @@ pub async fn republish_skips_leased_and_future_retries(context: Context) {
     let waiting = store.insert_event(&waiting).await.expect("insert").id();
     claim(store, waiting).await;
     let failure = Failure {
-        attempt: 1,
+        attempt: Attempt::Claimed(1),
         error_message: "retry later".into(),
         logs: Vec::new(),
         next_retry_at: Some(chrono::Utc::now() + chrono::Duration::minutes(30)),
