@@ -22,6 +22,10 @@ const COMPLETION_LIMIT: Duration = Duration::from_secs(90);
 /// Queues a backlog, lets a consumer work through part of it, and kills it with SIGKILL
 /// while it holds unacked deliveries and claimed rows. A second consumer must finish
 /// every event, and no payment event may be written twice.
+///
+/// A consumer processes a first delivery without a claim, so a kill leaves its deliveries
+/// unacked and their rows untouched. The broker redelivers them, the next consumer claims
+/// each redelivered row before its handler runs, and a later kill leaves claimed rows.
 pub async fn consumer_killed(options: &Options) -> anyhow::Result<bool> {
     let env = DrillEnv::new("consumer-killed", options).await?;
     let ingest = env.start_ingest(&[]).await?;
@@ -33,7 +37,7 @@ pub async fn consumer_killed(options: &Options) -> anyhow::Result<bool> {
     let acknowledged = sender::acknowledged(&records);
 
     // Each try starts a consumer, waits until it has completed a share of the backlog, and
-    // kills it; a try counts once claimed rows were left behind.
+    // kills it; a try counts once claimed rows were left behind, which takes a redelivery.
     let consumer_settings = [("PAYHOOK_CONSUMERS", "8"), ("PAYHOOK_AMQP_PREFETCH", "16")];
     let mut caught = 0;
     let mut kills = 0;

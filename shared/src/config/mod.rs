@@ -201,8 +201,9 @@ pub struct Settings {
     )]
     pub amqp_delay_tiers: DelayTiers,
 
-    /// Maximum unacknowledged RabbitMQ deliveries per consumer process (at least 1).
-    #[arg(long, env = "PAYHOOK_AMQP_PREFETCH", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Maximum unacknowledged RabbitMQ deliveries per consumer process (at least 1). Twice
+    /// the number of attempts at once, so the next deliveries wait in the process.
+    #[arg(long, env = "PAYHOOK_AMQP_PREFETCH", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
     pub amqp_prefetch: u16,
 
     /// Time one processing attempt may take, in seconds; a slower attempt counts as failed
@@ -228,8 +229,10 @@ pub struct Settings {
     #[arg(long, env = "PAYHOOK_LEASE_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub lease_seconds: u64,
 
-    /// Events one consumer process handles at the same time (at least 1).
-    #[arg(long, env = "PAYHOOK_CONSUMERS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Events one consumer process handles at the same time (at least 1). An attempt mostly
+    /// waits for the database, and the writes of attempts running together share one
+    /// transaction, so many at once cost little.
+    #[arg(long, env = "PAYHOOK_CONSUMERS", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
     pub consumers: u64,
 
     /// Maximum size of a request head (request line and headers), in bytes; a larger head
@@ -625,10 +628,10 @@ mod tests {
 
         assert_eq!(settings.amqp_prefix, "payhook");
         assert_eq!(settings.amqp_delay_tiers.to_string(), "5s,30s,2m,10m,1h");
-        assert_eq!(settings.amqp_prefetch, 16);
+        assert_eq!(settings.amqp_prefetch, 64);
         assert_eq!(settings.handler_timeout(), Duration::from_secs(30));
         assert_eq!(settings.lease(), Duration::from_secs(60));
-        assert_eq!(settings.consumers, 8);
+        assert_eq!(settings.consumers, 32);
     }
 
     #[test]

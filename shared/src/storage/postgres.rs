@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Hook, HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 
@@ -32,6 +34,13 @@ const MIGRATION_LOCK: i64 = 0x7061_7968_6f6f_6b31;
 
 /// Events per group-committed insert statement.
 const MAX_INSERT_BATCH: usize = 64;
+
+/// Settings of every pooled session. Statements are prepared once per connection, and
+/// PostgreSQL may keep a generic plan for one after five runs. A plan made while a table
+/// was new and nearly empty scans the whole table, and it is kept as the table grows until
+/// the next `ANALYZE`; batched reads by `id = ANY(...)` then scan every row. Planning each
+/// run with its parameters costs little next to such a scan.
+const SESSION_SETTINGS: &str = "SET plan_cache_mode = force_custom_plan";
 
 /// Batches of one kind that run at once. With one, calls that arrive while a batch runs
 /// queue and share the next batch, so under load a round trip and a commit serve many
@@ -89,6 +98,14 @@ impl PostgresStore {
             .create_timeout(Some(options.connect_timeout))
             .recycle_timeout(Some(options.connect_timeout))
             .runtime(Runtime::Tokio1)
+            .post_create(Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    client
+                        .batch_execute(SESSION_SETTINGS)
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }))
             .build()
             .map_err(|error| {
                 StoreError::Backend(format!("cannot build PostgreSQL pool: {error}"))

@@ -63,7 +63,7 @@ impl Default for ConsumerConfig {
         ConsumerConfig {
             lease: Duration::from_secs(60),
             handler_timeout: Duration::from_secs(30),
-            concurrency: 8,
+            concurrency: 32,
         }
     }
 }

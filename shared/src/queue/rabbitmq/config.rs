@@ -53,7 +53,7 @@ pub struct RabbitConfig {
 
 impl RabbitConfig {
     /// Builds a configuration with the defaults: prefix `payhook`, tiers 5 s, 30 s, 2 min,
-    /// 10 min and 1 h, prefetch 16, confirm timeout 5 s and quorum queues.
+    /// 10 min and 1 h, prefetch 64, confirm timeout 5 s and quorum queues.
     pub fn new(url: Secret) -> Self {
         RabbitConfig {
             url,
@@ -65,7 +65,7 @@ impl RabbitConfig {
                 Duration::from_secs(600),
                 Duration::from_secs(3600),
             ],
-            prefetch: 16,
+            prefetch: 64,
             confirm_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
             reconnect_initial_delay: Duration::from_millis(250),
