@@ -19,13 +19,14 @@ const STALE_AFTER: &str = "10";
 /// Maximum wait for every event to complete.
 const COMPLETION_LIMIT: Duration = Duration::from_secs(90);
 
-/// Queues a backlog, lets a consumer work through part of it, and kills it with SIGKILL
-/// while it holds unacked deliveries and claimed rows. A second consumer must finish
-/// every event, and no payment event may be written twice.
+/// Queues a backlog and kills consumers with SIGKILL while they hold unacked deliveries and
+/// claimed rows. A last consumer must finish every event, and no payment event may be
+/// written twice.
 ///
-/// A consumer processes a first delivery without a claim, so a kill leaves its deliveries
-/// unacked and their rows untouched. The broker redelivers them, the next consumer claims
-/// each redelivered row before its handler runs, and a later kill leaves claimed rows.
+/// A consumer processes a first delivery without a claim, so the first kill leaves its
+/// deliveries unacked and their rows untouched. The broker redelivers them, and the next
+/// consumer claims each redelivered row before its handler runs; that consumer is killed as
+/// soon as claimed rows exist, which leaves rows for the lease to release.
 pub async fn consumer_killed(options: &Options) -> anyhow::Result<bool> {
     let env = DrillEnv::new("consumer-killed", options).await?;
     let ingest = env.start_ingest(&[]).await?;
@@ -36,21 +37,42 @@ pub async fn consumer_killed(options: &Options) -> anyhow::Result<bool> {
     let counts = count_answers(&records);
     let acknowledged = sender::acknowledged(&records);
 
-    // Each try starts a consumer, waits until it has completed a share of the backlog, and
-    // kills it; a try counts once claimed rows were left behind, which takes a redelivery.
     let consumer_settings = [("PAYHOOK_CONSUMERS", "8"), ("PAYHOOK_AMQP_PREFETCH", "16")];
+    // The first consumer works through part of the backlog and is killed with deliveries
+    // in hand.
+    let target = (BACKLOG / 4) as i64;
+    let mut victim = env.start_consumer(&consumer_settings)?;
+    let started = Instant::now();
+    while count(&env, "status = 'completed'").await? < target {
+        victim.ensure_running()?;
+        if started.elapsed() > COMPLETION_LIMIT {
+            anyhow::bail!("the first consumer never completed {target} events");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    victim.kill()?;
+    let mut kills = 1;
+
+    // Each later consumer starts on redelivered messages and is killed once it holds
+    // claimed rows, or after a share of the backlog when none was seen.
     let mut caught = 0;
-    let mut kills = 0;
     for attempt in 1..=KILL_TRIES {
-        let target = (BACKLOG * attempt / (KILL_TRIES + 2)) as i64;
+        let target = (BACKLOG * (attempt + 1) / (KILL_TRIES + 3)) as i64;
         let mut victim = env.start_consumer(&consumer_settings)?;
         let started = Instant::now();
-        while count(&env, "status = 'completed'").await? < target {
+        loop {
             victim.ensure_running()?;
-            if started.elapsed() > COMPLETION_LIMIT {
-                anyhow::bail!("the first consumer never completed {target} events");
+            if count(&env, "status = 'processing'").await? > 0
+                || count(&env, "status = 'completed'").await? >= target
+            {
+                break;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            if started.elapsed() > COMPLETION_LIMIT {
+                anyhow::bail!(
+                    "consumer {attempt} never claimed a row nor completed {target} events"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
         victim.kill()?;
         kills += 1;
@@ -63,16 +85,28 @@ pub async fn consumer_killed(options: &Options) -> anyhow::Result<bool> {
     let all_done = wait_completed(&env, &events, &acknowledged, COMPLETION_LIMIT).await?;
 
     let mut tally = tally(&env, &events, &acknowledged).await?;
+    let redelivered = count(
+        &env,
+        "status = 'completed' AND EXISTS (SELECT 1 FROM webhook_processing_logs l \
+         WHERE l.webhook_event_id = webhook_events.id AND l.processing_step = 'handler' \
+         AND l.status = 'success' AND l.additional_data LIKE '%, claimed')",
+    )
+    .await?;
     let retried = count(&env, "attempt_count > 1").await?;
     let notes = vec![
         format!("answers: {counts:?}"),
         format!(
-            "SIGKILLs: {kills}; rows left claimed by the killed consumer: {caught}; events that needed a second attempt: {retried}"
+            "SIGKILLs: {kills}; rows left claimed by a killed consumer: {caught}; events finished after a claim: {redelivered}; events that needed a second counted attempt: {retried}"
         ),
     ];
+    if redelivered == 0 {
+        tally.problem(format!(
+            "no event was finished after a redelivery and claim in {kills} kills, so nothing was tested"
+        ));
+    }
     if caught == 0 {
         tally.problem(format!(
-            "none of {kills} kills caught a claimed event, so nothing was tested"
+            "none of {kills} kills left a claimed row, so the lease takeover was not tested"
         ));
     }
     if acknowledged.len() != events.len() {

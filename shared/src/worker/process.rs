@@ -42,10 +42,10 @@ pub struct Processor {
 }
 
 impl Processor {
-    /// Processes one attempt of an event. `event` is the row as this attempt sees it: its
-    /// `attempt_count` is the attempt's number, `attempt.number()`. The result is written
-    /// only if the row is still in the state `attempt` names; otherwise the store answers
-    /// `Conflict` and nothing is written.
+    /// Processes one attempt of an event. `event` is the row as read or claimed, with
+    /// `attempt_count` set to the attempt's number, `attempt.number()`. The store writes the
+    /// result only if the row is still in the state `attempt` names, and returns `Conflict`
+    /// without writing anything otherwise.
     pub async fn process(
         &self,
         event: &StoredEvent,
@@ -66,7 +66,10 @@ impl Processor {
                     status: "success".into(),
                     duration_ms,
                     error_message: None,
-                    additional_data: Some(format!("{count} payment event(s) extracted")),
+                    additional_data: Some(format!(
+                        "{count} payment event(s) extracted; {}",
+                        attempt_note(attempt, event.max_attempts)
+                    )),
                 };
                 let summary = serde_json::json!({"paymentEvents": count}).to_string();
                 let completion = Completion {
@@ -203,7 +206,7 @@ impl Processor {
             status: "failed".into(),
             duration_ms,
             error_message: Some(error.clone()),
-            additional_data: Some(format!("attempt {attempt} of {}", event.max_attempts)),
+            additional_data: Some(attempt_note(fence, event.max_attempts)),
         };
         let failure = Failure {
             attempt: fence,
@@ -245,6 +248,16 @@ impl Processor {
             ProcessOutcome::Completed { .. } | ProcessOutcome::Ignored => {}
         }
     }
+}
+
+/// Describes an attempt for its processing log: its number and whether the row was claimed
+/// before the handler ran, e.g. `attempt 1 of 6, read without a claim`.
+fn attempt_note(attempt: Attempt, max_attempts: i32) -> String {
+    let claim = match attempt {
+        Attempt::Claimed(_) => "claimed",
+        Attempt::Unclaimed(_) => "read without a claim",
+    };
+    format!("attempt {} of {max_attempts}, {claim}", attempt.number())
 }
 
 /// Returns the handler of a built-in provider by its route (`stripe`, `stripe/eu`,
