@@ -121,6 +121,12 @@ fn ingest_providers(config: &AppConfig) -> anyhow::Result<Vec<Provider>> {
          PAYHOOK_STRIPE_SECRETS, PAYHOOK_PAYPAL_WEBHOOK_ID or \
          PAYHOOK_STANDARD_WEBHOOKS_SECRETS, or add providers to the PAYHOOK_CONFIG file"
     );
+    let stripe_routes = providers
+        .iter()
+        .filter(|provider| provider.name == "stripe" || provider.name.starts_with("stripe/"));
+    if stripe_routes.count() == 0 {
+        tracing::warn!("no Stripe signing secret configured; /api/webhooks/stripe returns 404");
+    }
     Ok(providers)
 }
 

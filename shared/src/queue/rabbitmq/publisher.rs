@@ -122,7 +122,14 @@ impl RabbitPublisher {
     /// Closes the channel and the connection. A later publish connects again.
     pub async fn close(&self) {
         let mut link = self.inner.link.lock().await;
-        link.channel = None;
+        // Closing the connection under an open channel makes lapin log an error for the
+        // channel, so the channel is closed first.
+        if let Some(channel) = link.channel.take() {
+            let _ = channel
+                .channel()
+                .close(200, "publisher closed".into())
+                .await;
+        }
         if let Some(connection) = link.connection.take() {
             let _ = connection.close(200, "publisher closed".into()).await;
         }
