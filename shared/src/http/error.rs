@@ -111,7 +111,7 @@ impl From<&StoreError> for ApiError {
             StoreError::NotFound(id) => {
                 ApiError::not_found(format!("webhook event {id} not found"))
             }
-            StoreError::Conflict { .. } => {
+            StoreError::Conflict { .. } | StoreError::Locked(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", error.to_string())
             }
             StoreError::Invalid(detail) => ApiError::bad_request("invalid_value", detail.clone()),

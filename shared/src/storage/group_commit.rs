@@ -255,6 +255,7 @@ pub(crate) fn copy_error(error: &StoreError) -> StoreError {
         StoreError::Unavailable(detail) => StoreError::Unavailable(detail.clone()),
         StoreError::Invalid(detail) => StoreError::Invalid(detail.clone()),
         StoreError::NotFound(id) => StoreError::NotFound(*id),
+        StoreError::Locked(id) => StoreError::Locked(*id),
         StoreError::Conflict {
             id,
             status,

@@ -36,6 +36,10 @@ pub enum StoreError {
         status: EventStatus,
         expected: &'static str,
     },
+    /// Another transaction holds a lock on the row, so the write did not wait for it; try
+    /// again later.
+    #[error("webhook event {0} is locked by another transaction")]
+    Locked(i64),
     /// A value does not fit the schema (too long, out of range).
     #[error("invalid value: {0}")]
     Invalid(String),

@@ -42,6 +42,13 @@ const MAX_INSERT_BATCH: usize = 64;
 /// run with its parameters costs little next to such a scan.
 const SESSION_SETTINGS: &str = "SET plan_cache_mode = force_custom_plan";
 
+/// Idle time before the first TCP keepalive probe on a database connection.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// Time between keepalive probes.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Unanswered probes after which the connection is closed.
+const KEEPALIVE_RETRIES: u32 = 3;
+
 /// Batches of one kind that run at once. With one, calls that arrive while a batch runs
 /// queue and share the next batch, so under load a round trip and a commit serve many
 /// events; measured on 2 cores, two or more in flight made smaller batches and lower rates.
@@ -85,6 +92,14 @@ impl PostgresStore {
             .parse()
             .map_err(|error| StoreError::Invalid(format!("invalid PostgreSQL URL: {error}")))?;
         config.connect_timeout(options.connect_timeout);
+        // A batch of each kind runs at a time, so a connection that went silent (a dropped
+        // network path without a reset) would hold up every caller behind it. TCP keepalive
+        // probes close such a connection after about a minute instead of the system's two
+        // hours, and the batch fails as unavailable.
+        config.keepalives(true);
+        config.keepalives_idle(KEEPALIVE_IDLE);
+        config.keepalives_interval(KEEPALIVE_INTERVAL);
+        config.keepalives_retries(KEEPALIVE_RETRIES);
         let manager_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };

@@ -328,3 +328,51 @@ async fn claim_behind_row_lock_is_time_boxed() {
     consumer.stop().await;
     ingest.stop().await;
 }
+
+#[tokio::test]
+async fn locked_row_holds_up_no_other_completion() {
+    let Some(env) = TestEnv::new().await else {
+        return;
+    };
+    let ingest = env.spawn_ingest(&[]).await;
+    let (_, locked_body) = payment_succeeded(710);
+    let locked_id = ingest.accept(&locked_body).await;
+    // Another session holds the row lock, as a long transaction or a stuck session would.
+    let locker = postgres_client(&env.database_url).await;
+    locker.batch_execute("BEGIN").await.expect("begin");
+    locker
+        .execute(
+            "SELECT id FROM webhook_events WHERE id = $1 FOR UPDATE",
+            &[&locked_id],
+        )
+        .await
+        .expect("lock the row");
+    let consumer = env.spawn_consumer(None, &[]).await;
+
+    // The completion of the locked row fails at once and its delivery waits in the first
+    // tier, instead of holding the consumer's completions behind the lock.
+    let first_tier = env.names.retry_tiers[0].queue.clone();
+    let parked = poll_until(PROCESSING_TIMEOUT, || async {
+        env.depth(&first_tier).await == 1
+    })
+    .await;
+    assert!(parked, "the completion of the locked row never gave up");
+    let (_, free_body) = payment_succeeded(720);
+    let free_id = ingest.accept(&free_body).await;
+    let free = env.wait_for_status(free_id, EventStatus::Completed).await;
+    assert_eq!(free.payment_events.len(), 1);
+    let waiting = env.detail(locked_id).await;
+    assert_eq!(waiting.event.status, EventStatus::Pending);
+    assert!(waiting.payment_events.is_empty());
+
+    locker.batch_execute("COMMIT").await.expect("commit");
+    let detail = env.wait_for_status(locked_id, EventStatus::Completed).await;
+    assert_eq!(
+        detail.payment_events.len(),
+        1,
+        "{:?}",
+        detail.payment_events
+    );
+    consumer.stop().await;
+    ingest.stop().await;
+}

@@ -161,7 +161,7 @@ async fn claim_claimable(
         .collect()
 }
 
-/// Completions of claimed rows, batched.
+/// Completions of rows read or claimed for processing, batched.
 pub(super) struct CompletionBatch {
     pub pool: Pool,
 }
@@ -216,7 +216,7 @@ impl Batch for CompletionBatch {
     }
 }
 
-/// Whether every log and payment of a completion fits the schema's limits.
+/// Checks that every log and payment of a completion fits the schema's limits.
 fn within_limits(completion: &Completion) -> bool {
     completion
         .logs
@@ -231,9 +231,9 @@ fn within_limits(completion: &Completion) -> bool {
         })
 }
 
-/// Completes events with distinct ids in one transaction. Returns one result per item:
-/// `Ok` for a row that was `processing` under the item's attempt and is now `completed`,
-/// `NotFound` or `Conflict` for the others, which are left untouched.
+/// Completes events with distinct ids in one transaction. Returns one result per item: `Ok`
+/// for a row that was in the state the item's attempt names and is now `completed`, and
+/// `NotFound`, `Locked` or `Conflict` for the others, which are left untouched.
 async fn complete_together(
     client: &mut Client,
     items: &[&(i64, Completion)],
@@ -241,12 +241,13 @@ async fn complete_together(
     let now = rules::now();
     let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
     let tx = client.transaction().await.map_err(pg_error)?;
-    // Rows are locked in id order, so two batches never wait for each other in a cycle.
+    // Rows locked by another transaction are skipped instead of waited for, so one locked
+    // row cannot hold up the batch, nor the batches queued behind it.
     let locked = tx
         .query(
             &tx.prepare_cached(
                 "SELECT id, status, provider, attempt_count FROM webhook_events \
-                 WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                 WHERE id = ANY($1) ORDER BY id FOR UPDATE SKIP LOCKED",
             )
             .await
             .map_err(pg_error)?,
@@ -258,12 +259,36 @@ async fn complete_together(
         .iter()
         .map(|row| (row.get(0), (row.get(1), row.get(2), row.get(3))))
         .collect();
+    let skipped: Vec<i64> = ids
+        .iter()
+        .copied()
+        .filter(|id| !current.contains_key(id))
+        .collect();
+    let existing: HashSet<i64> = if skipped.is_empty() {
+        HashSet::new()
+    } else {
+        tx.query(
+            &tx.prepare_cached("SELECT id FROM webhook_events WHERE id = ANY($1)")
+                .await
+                .map_err(pg_error)?,
+            &[&skipped],
+        )
+        .await
+        .map_err(pg_error)?
+        .iter()
+        .map(|row| row.get(0))
+        .collect()
+    };
 
     let mut results = Vec::with_capacity(items.len());
     let mut accepted: Vec<(i64, String, &Completion)> = Vec::with_capacity(items.len());
     for (id, completion) in items.iter().map(|item| (item.0, &item.1)) {
         let Some((status, provider, attempt)) = current.remove(&id) else {
-            results.push(Err(StoreError::NotFound(id)));
+            results.push(Err(if existing.contains(&id) {
+                StoreError::Locked(id)
+            } else {
+                StoreError::NotFound(id)
+            }));
             continue;
         };
         let status = rows::status_from(&status)?;
@@ -350,6 +375,7 @@ async fn insert_logs(
     if logs.is_empty() {
         return Ok(());
     }
+
     let event_ids: Vec<i64> = logs.iter().map(|(id, _)| *id).collect();
     let steps: Vec<&str> = logs.iter().map(|(_, log)| log.step.as_str()).collect();
     let statuses: Vec<&str> = logs.iter().map(|(_, log)| log.status.as_str()).collect();
@@ -362,6 +388,7 @@ async fn insert_logs(
         .iter()
         .map(|(_, log)| truncate_optional(log.additional_data.as_deref(), limits::ADDITIONAL_DATA))
         .collect();
+
     tx.execute(
         &tx.prepare_cached(
             "INSERT INTO webhook_processing_logs (webhook_event_id, processing_step, status, \
@@ -401,6 +428,7 @@ async fn insert_payments(
     if payments.is_empty() {
         return Ok(());
     }
+
     let column = |f: fn(&NewPaymentEvent) -> Option<&str>| -> Vec<Option<&str>> {
         payments.iter().map(|(_, _, payment)| f(payment)).collect()
     };
@@ -439,6 +467,7 @@ async fn insert_payments(
         .iter()
         .map(|(_, _, p)| p.provider_created_at)
         .collect();
+
     tx.execute(
         &tx.prepare_cached(
             "INSERT INTO payment_events (webhook_event_id, payment_id, provider, event_type, \

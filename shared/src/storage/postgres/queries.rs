@@ -396,15 +396,24 @@ pub async fn claim_due(client: &Client, limit: i64, lease: Duration) -> Result<V
 
 /// Locks the row and returns its provider. Fails with `NotFound`, or with `Conflict` unless
 /// the row is in the state `attempt` names.
+///
+/// The lock does not wait: a row locked by another transaction (a long transaction, a stuck
+/// session) fails with `Locked` at once, so no worker waits behind it.
 async fn lock_processing_row(tx: &Transaction<'_>, id: i64, attempt: Attempt) -> Result<String> {
-    let row = tx
-        .query_opt(
-            &tx.prepare_cached("SELECT status, provider, attempt_count FROM webhook_events WHERE id = $1 FOR UPDATE").await.map_err(pg_error)?,
-            &[&id],
+    let statement = tx
+        .prepare_cached(
+            "SELECT status, provider, attempt_count FROM webhook_events WHERE id = $1 \
+             FOR UPDATE NOWAIT",
         )
         .await
-        .map_err(pg_error)?
-        .ok_or(StoreError::NotFound(id))?;
+        .map_err(pg_error)?;
+    let row = match tx.query_opt(&statement, &[&id]).await {
+        Err(error) if error.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+            return Err(StoreError::Locked(id));
+        }
+        other => other.map_err(pg_error)?,
+    }
+    .ok_or(StoreError::NotFound(id))?;
     let status = rows::status_from(row.get(0))?;
     rules::check_attempt(id, status, row.get(2), attempt)?;
     Ok(row.get(1))
