@@ -41,7 +41,21 @@ impl Batch for LoadBatch {
             Err(error) => Err(error),
         };
         match loaded {
-            Ok(rows) => ids.iter().map(|id| Ok(rows.get(id).cloned())).collect(),
+            // A row goes to the last request for its id and copies to the others, so a
+            // large payload is not copied for nothing.
+            Ok(mut rows) => {
+                let mut results: Vec<Result<Option<StoredEvent>>> = Vec::with_capacity(ids.len());
+                for (index, id) in ids.iter().enumerate() {
+                    let repeated_later = ids[index + 1..].contains(id);
+                    let row = if repeated_later {
+                        rows.get(id).cloned()
+                    } else {
+                        rows.remove(id)
+                    };
+                    results.push(Ok(row));
+                }
+                results
+            }
             Err(error) => ids.iter().map(|_| Err(copy_error(&error))).collect(),
         }
     }

@@ -26,6 +26,30 @@ pub async fn load_reads_without_changing(context: Context) {
     assert_eq!(again.updated_at, loaded.updated_at);
     assert_eq!(again.attempt_count, 0);
     assert!(store.load(id + 1000).await.expect("load").is_none());
+
+    // Reads issued together, with one id repeated and one missing, each get their own row.
+    let other = insert(store, "stripe", "evt_load_2").await;
+    let wanted = [id, other, id, id + 1000, id];
+    let reads = wanted.iter().map(|&wanted_id| {
+        let store = store.clone();
+        async move { store.load(wanted_id).await.expect("load") }
+    });
+    let rows = futures_util::future::join_all(reads).await;
+    for (wanted_id, row) in wanted.iter().zip(&rows) {
+        if *wanted_id == id + 1000 {
+            assert!(row.is_none(), "row for a missing id");
+        } else {
+            let row = row.as_ref().expect("row");
+            let event_id = if *wanted_id == id {
+                "evt_load_1"
+            } else {
+                "evt_load_2"
+            };
+            assert_eq!(row.id, *wanted_id);
+            assert_eq!(row.event_id, event_id);
+            assert!(row.raw_payload.contains(event_id), "{}", row.raw_payload);
+        }
+    }
 }
 
 pub async fn unclaimed_completion_writes_once(context: Context) {
