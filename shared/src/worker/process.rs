@@ -16,6 +16,9 @@ use crate::storage::{Attempt, Completion, Failure, Store, StoreError};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::spans;
 
+#[cfg(test)]
+mod tests;
+
 /// Largest payload, in bytes, whose handler runs on the calling task instead of the
 /// blocking thread pool.
 pub const INLINE_HANDLER_BYTES: usize = 64 * 1024;
@@ -53,6 +56,20 @@ impl Processor {
     ) -> Result<ProcessOutcome, StoreError> {
         debug_assert_eq!(event.attempt_count, attempt.number());
         let started = Instant::now();
+        if event.attempt_count > event.max_attempts {
+            // Claims count attempts before the handler runs. Attempts that ended without a
+            // recorded result (the process was killed, or crashed on this event) therefore
+            // still count, and an event that keeps crashing its consumer becomes dead here.
+            let error = format!(
+                "no attempts left: attempts up to {} of {} ended without a recorded result, \
+                 for example because the consumer stopped or crashed while processing",
+                event.attempt_count - 1,
+                event.max_attempts
+            );
+            let outcome = self.record_failure(event, attempt, error, 0).await?;
+            self.observe(event, &outcome, started);
+            return Ok(outcome);
+        }
         let result = self
             .run_handler(event)
             .instrument(spans::handler_span(event))
@@ -78,9 +95,20 @@ impl Processor {
                     logs: vec![log],
                     processed_payload: Some(summary),
                 };
-                self.store.complete(event.id, &completion).await?;
-                ProcessOutcome::Completed {
-                    payment_events: count,
+                match self.store.complete(event.id, &completion).await {
+                    Ok(()) => ProcessOutcome::Completed {
+                        payment_events: count,
+                    },
+                    // The extracted values do not fit the schema, and a retry of the same
+                    // payload would extract them again. The attempt fails with the reason,
+                    // so the event reaches `dead` after its attempts instead of looping.
+                    Err(StoreError::Invalid(detail)) => {
+                        let error =
+                            format!("the extracted payment events cannot be stored: {detail}");
+                        self.record_failure(event, attempt, error, duration_ms)
+                            .await?
+                    }
+                    Err(error) => return Err(error),
                 }
             }
             Ok(Extraction::Ignored(reason)) => {

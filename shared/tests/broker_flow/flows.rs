@@ -206,7 +206,17 @@ async fn exhausted_event_is_dead_lettered_then_replayed() {
         completed.event.attempt_count, 1,
         "the attempt count starts over"
     );
-    assert_eq!(plan.calls_for(&event_id), 4);
+    // The replay resets the row before it moves the message, so the sweeper may publish the
+    // row once more in between. A second first delivery runs the handler again, and its
+    // write is refused because the first one completed the row.
+    let calls = plan.calls_for(&event_id);
+    assert!((4..=5).contains(&calls), "{calls} handler calls");
+    let successes = completed
+        .logs
+        .iter()
+        .filter(|log| log.processing_step == "handler" && log.status == "success")
+        .count();
+    assert_eq!(successes, 1, "{:?}", completed.logs);
     assert_eq!(completed.payment_events.len(), 1);
     assert!(
         completed

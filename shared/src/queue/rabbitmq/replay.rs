@@ -119,27 +119,9 @@ pub async fn replay_dead_letters(
     let config = publisher.config();
     let dead_queue = publisher.names().dead_queue.clone();
     let channel = publisher.open_channel().await?;
-    let declare_options = QueueDeclareOptions {
-        // Only read the message count.
-        passive: true,
-        // Ignored by a passive declare.
-        durable: true,
-        // Ignored by a passive declare.
-        exclusive: false,
-        // Ignored by a passive declare.
-        auto_delete: false,
-        // The reply carries the count.
-        nowait: false,
-    };
-    let queue = channel
-        .queue_declare(
-            dead_queue.as_str().into(),
-            declare_options,
-            FieldTable::default(),
-        )
+    let scan_limit = ready_messages(&channel, &dead_queue)
         .await
         .map_err(|source| amqp_error(config, source))?;
-    let scan_limit = queue.message_count() as usize;
 
     let now = unix_seconds_now();
     let mut report = ReplayReport {
@@ -212,6 +194,11 @@ pub async fn replay_dead_letters(
             .basic_nack(tag, nack_options)
             .await
             .map_err(|source| amqp_error(config, source))?;
+        // A quorum queue takes requeued messages back asynchronously. Waiting until they
+        // are counted again means a replay started right after this one (a dry run followed
+        // by the real replay) scans them.
+        let kept = report.scanned - report.replayed;
+        wait_until_counted(&channel, &dead_queue, kept).await;
     }
     let _ = channel.close(200, "replay finished".into()).await;
 
@@ -231,6 +218,49 @@ pub async fn replay_dead_letters(
     match failure {
         Some(error) => Err(RabbitError::Publish(error)),
         None => Ok(report),
+    }
+}
+
+/// Maximum wait for requeued messages to be counted in the dead-letter queue again.
+const REQUEUE_WAIT: Duration = Duration::from_secs(2);
+
+/// Returns the number of ready messages in `queue`, by a passive declare.
+async fn ready_messages(channel: &lapin::Channel, queue: &str) -> Result<usize, lapin::Error> {
+    let options = QueueDeclareOptions {
+        // Only read the message count; the queue must exist.
+        passive: true,
+        ..QueueDeclareOptions::default()
+    };
+    let declared = channel
+        .queue_declare(queue.into(), options, FieldTable::default())
+        .await?;
+    Ok(declared.message_count() as usize)
+}
+
+/// Waits, for at most [`REQUEUE_WAIT`], until `queue` counts at least `expected` ready
+/// messages. A shortfall after the wait (another client took messages) is not an error.
+async fn wait_until_counted(channel: &lapin::Channel, queue: &str, expected: usize) {
+    let deadline = tokio::time::Instant::now() + REQUEUE_WAIT;
+    loop {
+        match ready_messages(channel, queue).await {
+            Ok(count) if count >= expected => return,
+            Ok(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Ok(count) => {
+                tracing::warn!(
+                    queue,
+                    count,
+                    expected,
+                    "requeued dead letters are not all counted yet"
+                );
+                return;
+            }
+            Err(error) => {
+                tracing::warn!(queue, %error, "counting the requeued dead letters failed");
+                return;
+            }
+        }
     }
 }
 
