@@ -35,7 +35,12 @@ pub async fn send_stripe_event(
     let response = tokio::time::timeout(Duration::from_secs(30), client.request(request))
         .await
         .context("request timed out after 30 s")?
-        .with_context(|| format!("request to {url} failed"))?;
+        .with_context(|| {
+            format!(
+                "request to {url} failed; check that payhook-ingest is running there, or set \
+                 PAYHOOK_LISTEN (or --url) to the address it listens on"
+            )
+        })?;
     let status = response.status().as_u16();
     let body = response.into_body().collect().await?.to_bytes();
     Ok((status, String::from_utf8_lossy(&body).into_owned()))
