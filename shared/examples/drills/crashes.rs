@@ -25,7 +25,7 @@ const COMPLETION_LIMIT: Duration = Duration::from_secs(90);
 ///
 /// A consumer processes a first delivery without a claim, so the first kill leaves its
 /// deliveries unacked and their rows untouched. The broker redelivers them, and the next
-/// consumer claims each redelivered row before its handler runs; that consumer is killed as
+/// consumer claims each redelivered row before its handler runs. That consumer is killed as
 /// soon as claimed rows exist, which leaves rows for the lease to release.
 pub async fn consumer_killed(options: &Options) -> anyhow::Result<bool> {
     let env = DrillEnv::new("consumer-killed", options).await?;
@@ -53,8 +53,8 @@ pub async fn consumer_killed(options: &Options) -> anyhow::Result<bool> {
     victim.kill()?;
     let mut kills = 1;
 
-    // Each later consumer starts on redelivered messages and is killed once it holds
-    // claimed rows, or after a share of the backlog when none was seen.
+    // Each later consumer starts on redelivered messages. It is killed once claimed rows
+    // exist, or after a share of the backlog when none was seen.
     let mut caught = 0;
     for attempt in 1..=KILL_TRIES {
         let target = (BACKLOG * (attempt + 1) / (KILL_TRIES + 3)) as i64;

@@ -171,7 +171,7 @@ pub trait Handler: Send + Sync + 'static {
     /// Turns a stored, verified payload into payment events, or returns why it is ignored.
     fn extract(&self, event_type: &str, payload: &str) -> Result<Extraction, ExtractError>;
 
-    /// Whether `extract` only computes, quickly and without blocking or I/O. A worker then
+    /// Returns whether `extract` only computes, quickly and without blocking or I/O. A worker then
     /// calls it on its own task for payloads of up to
     /// [`INLINE_HANDLER_BYTES`](crate::worker::process::INLINE_HANDLER_BYTES), which spares
     /// two thread hand-offs per event. Any other handler runs on the blocking thread pool,

@@ -3,7 +3,7 @@
 //! Callers queue their item. A caller that gets one of the `max_in_flight` batch permits
 //! takes the queued items (up to `max_batch`) and has the backend run them together, in one
 //! transaction where the backend can. Every caller waits for its own outcome, which it
-//! receives only after that transaction committed. Under light load a batch holds one item
+//! receives only after that transaction committed. Under light load a batch contains one item
 //! and nothing waits for a timer. Under heavy load the items that queued while the permits
 //! were taken share one round trip and one commit.
 //!

@@ -81,8 +81,8 @@ pub struct RepublishCandidate {
 /// whose row changed since it read or claimed it gets `Conflict` instead of writing twice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Attempt {
-    /// The row was claimed with this `attempt_count` and must still be `processing` with it;
-    /// a worker whose lease expired and whose row was claimed again is refused.
+    /// The row was claimed with this `attempt_count` and must still be `processing` with it.
+    /// A worker whose lease expired and whose row was claimed again is rejected.
     Claimed(i32),
     /// The row was read without a claim while `pending` with this `attempt_count`, and must
     /// still be so. The write raises the count by one, as a claim would have.
@@ -90,8 +90,8 @@ pub enum Attempt {
 }
 
 impl Attempt {
-    /// The attempt number the result belongs to, which the row's `attempt_count` holds
-    /// after the write.
+    /// Returns the attempt number the result belongs to, which is the row's
+    /// `attempt_count` after the write.
     pub fn number(self) -> i32 {
         match self {
             Attempt::Claimed(count) => count,

@@ -37,8 +37,8 @@ const MAX_INSERT_BATCH: usize = 64;
 
 /// Settings of every pooled session. Statements are prepared once per connection, and
 /// PostgreSQL may keep a generic plan for one after five runs. A plan made while a table
-/// was new and nearly empty scans the whole table, and it is kept as the table grows until
-/// the next `ANALYZE`; batched reads by `id = ANY(...)` then scan every row. Planning each
+/// was new and nearly empty scans the whole table. It is kept as the table grows until the
+/// next `ANALYZE`, so batched reads by `id = ANY(...)` then scan every row. Planning each
 /// run with its parameters costs little next to such a scan.
 const SESSION_SETTINGS: &str = "SET plan_cache_mode = force_custom_plan";
 
@@ -51,7 +51,7 @@ const KEEPALIVE_RETRIES: u32 = 3;
 
 /// Batches of one kind that run at once. With one, calls that arrive while a batch runs
 /// queue and share the next batch, so under load a round trip and a commit serve many
-/// events; measured on 2 cores, two or more in flight made smaller batches and lower rates.
+/// events. On 2 cores, two or more in flight made smaller batches and lower rates.
 const BATCHES_IN_FLIGHT: usize = 1;
 
 /// Rows per batched read or claim statement, and completions per batched transaction.

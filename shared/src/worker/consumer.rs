@@ -2,9 +2,9 @@
 //! limit and settles the message according to the result.
 //!
 //! A first delivery of a first attempt (attempt 0, not redelivered by the broker) whose row
-//! is `pending` is processed without a claim: the row is read, the handler runs, and one
-//! transaction writes the result and the attempt count only if the row is still `pending`
-//! at the count that was read. That is one commit per event. Two workers racing on one
+//! is `pending` is processed without a claim. The row is read and the handler runs. Then one
+//! transaction writes the result and the attempt count, but only if the row is still
+//! `pending` at the count that was read. That is one commit per event. Two workers racing on one
 //! event both run the handler, and the second write is refused with `Conflict`. Every other
 //! delivery claims the row first, so the attempt is counted before the handler runs: a
 //! handler that brings the process down is counted from its first redelivery on, and a
@@ -34,18 +34,6 @@ use crate::telemetry::spans;
 
 /// Index of the shortest delay tier, used when a delivery cannot be handled yet.
 const FIRST_TIER: usize = 0;
-
-/// What reading a row without a claim decided.
-// One value per delivery, moved straight to the caller.
-#[allow(clippy::large_enum_variant)]
-enum Unclaimed {
-    /// The row is `pending`: process it without a claim.
-    Process(StoredEvent),
-    /// Settle the delivery so; `None` retries it after the first tier.
-    Settle(Option<Outcome>),
-    /// The row is `processing` or `failed`: claim it first.
-    Claim,
-}
 
 /// Limits of one consumer process.
 #[derive(Debug, Clone)]
@@ -125,20 +113,40 @@ impl EventConsumer {
         let Envelope::V1 { id, attempt, .. } = &envelope;
         let id = *id;
         if *attempt == 0 && !delivery.redelivered {
-            match self.read_unclaimed(id).await {
-                Unclaimed::Process(event) => {
-                    let fence = Attempt::Unclaimed(event.attempt_count);
-                    let mut event = event;
-                    event.attempt_count = fence.number();
-                    return self.process(envelope, event, fence).await;
+            let read = self.processor.store.load(id);
+            let loaded = match tokio::time::timeout(self.config.handler_timeout, read).await {
+                Ok(loaded) => loaded,
+                Err(_) => {
+                    spans::record_outcome("read_timed_out");
+                    tracing::warn!(
+                        id,
+                        timeout = ?self.config.handler_timeout,
+                        "reading the event timed out; retrying after the first tier"
+                    );
+                    return self.retry(envelope, FIRST_TIER);
                 }
-                Unclaimed::Settle(outcome) => {
-                    return match outcome {
-                        Some(outcome) => outcome,
-                        None => self.retry(envelope, FIRST_TIER),
-                    };
-                }
-                Unclaimed::Claim => {}
+            };
+            // A `pending` row is processed without a claim, and a finished or missing row
+            // settles the delivery as a claim of it would. Any other row is claimed below.
+            let found = match loaded {
+                Ok(None) => Some(Ok(ClaimOutcome::NotFound)),
+                Ok(Some(event)) => match event.status {
+                    EventStatus::Pending => Some(Ok(ClaimOutcome::Claimed(event))),
+                    EventStatus::Completed => Some(Ok(ClaimOutcome::AlreadyCompleted)),
+                    EventStatus::Dead => Some(Ok(ClaimOutcome::Dead)),
+                    EventStatus::Processing | EventStatus::Failed => None,
+                },
+                Err(error) => Some(Err(error)),
+            };
+            if let Some(found) = found {
+                return match self.event_to_process(id, found, &envelope) {
+                    Ok(mut event) => {
+                        let fence = Attempt::Unclaimed(event.attempt_count);
+                        event.attempt_count = fence.number();
+                        self.process(envelope, event, fence).await
+                    }
+                    Err(outcome) => outcome,
+                };
             }
         }
 
@@ -159,107 +167,69 @@ impl EventConsumer {
                 return self.retry(envelope, FIRST_TIER);
             }
         };
-        let event = match claimed {
-            Ok(ClaimOutcome::Claimed(event)) => {
-                self.store_reachable();
-                let span = tracing::Span::current();
-                span.record("event_id", event.event_id.as_str());
-                span.record("attempt", event.attempt_count);
-                event
+        match self.event_to_process(id, claimed, &envelope) {
+            Ok(event) => {
+                let attempt = Attempt::Claimed(event.attempt_count);
+                self.process(envelope, event, attempt).await
             }
-            Ok(ClaimOutcome::AlreadyCompleted) => {
-                self.store_reachable();
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Returns the event of a claim, or of a `pending` row read without a claim, to process.
+    /// For every other outcome, returns how to settle the delivery instead.
+    fn event_to_process(
+        &self,
+        id: i64,
+        found: Result<ClaimOutcome, StoreError>,
+        envelope: &Envelope,
+    ) -> Result<StoredEvent, Outcome> {
+        let outcome = match found {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                self.store_failed(id, &error);
+                spans::record_outcome("store_unavailable");
+                return Err(self.retry(envelope.clone(), FIRST_TIER));
+            }
+        };
+        self.store_reachable();
+        match outcome {
+            ClaimOutcome::Claimed(event) => {
+                tracing::Span::current().record("event_id", event.event_id.as_str());
+                Ok(event)
+            }
+            ClaimOutcome::AlreadyCompleted => {
                 spans::record_outcome("already_completed");
                 tracing::debug!(id, "event already completed; acking the duplicate message");
-                return Outcome::Ack;
+                Err(Outcome::Ack)
             }
-            Ok(ClaimOutcome::Dead) => {
-                self.store_reachable();
+            ClaimOutcome::Dead => {
                 spans::record_outcome("already_dead");
                 tracing::debug!(id, "event is dead; acking the message without processing");
-                return Outcome::Ack;
+                Err(Outcome::Ack)
             }
-            Ok(ClaimOutcome::Locked | ClaimOutcome::NotDue(_)) => {
-                self.store_reachable();
+            ClaimOutcome::Locked | ClaimOutcome::NotDue(_) => {
                 spans::record_outcome("locked");
                 tracing::debug!(
                     id,
                     "event is claimed by another consumer; retrying after the first tier"
                 );
-                return self.retry(envelope, FIRST_TIER);
+                Err(self.retry(envelope.clone(), FIRST_TIER))
             }
-            Ok(ClaimOutcome::NotFound) => {
-                self.store_reachable();
+            ClaimOutcome::NotFound => {
                 spans::record_outcome("not_found");
                 tracing::warn!(id, "message names no stored event; dead-lettering it");
-                return Outcome::Dead {
+                Err(Outcome::Dead {
                     reason: format!("no row with id {id}"),
-                };
+                })
             }
-            Err(error) => {
-                self.store_failed(id, &error);
-                spans::record_outcome("store_unavailable");
-                return self.retry(envelope, FIRST_TIER);
-            }
-        };
-        let attempt = Attempt::Claimed(event.attempt_count);
-        self.process(envelope, event, attempt).await
-    }
-
-    /// Reads the row for processing without a claim. Decides from a `pending` row that it
-    /// is processed, from a finished or missing row how the delivery is settled, and from
-    /// any other state that the row must be claimed.
-    async fn read_unclaimed(&self, id: i64) -> Unclaimed {
-        let read = self.processor.store.load(id);
-        let loaded = match tokio::time::timeout(self.config.handler_timeout, read).await {
-            Ok(loaded) => loaded,
-            Err(_) => {
-                spans::record_outcome("read_timed_out");
-                tracing::warn!(id, timeout = ?self.config.handler_timeout, "reading the event timed out; retrying after the first tier");
-                return Unclaimed::Settle(None);
-            }
-        };
-        let event = match loaded {
-            Ok(Some(event)) => event,
-            Ok(None) => {
-                self.store_reachable();
-                spans::record_outcome("not_found");
-                tracing::warn!(id, "message names no stored event; dead-lettering it");
-                return Unclaimed::Settle(Some(Outcome::Dead {
-                    reason: format!("no row with id {id}"),
-                }));
-            }
-            Err(error) => {
-                self.store_failed(id, &error);
-                spans::record_outcome("store_unavailable");
-                return Unclaimed::Settle(None);
-            }
-        };
-        self.store_reachable();
-        match event.status {
-            EventStatus::Pending => {
-                let span = tracing::Span::current();
-                span.record("event_id", event.event_id.as_str());
-                span.record("attempt", event.attempt_count.saturating_add(1));
-                Unclaimed::Process(event)
-            }
-            EventStatus::Completed => {
-                spans::record_outcome("already_completed");
-                tracing::debug!(id, "event already completed; acking the duplicate message");
-                Unclaimed::Settle(Some(Outcome::Ack))
-            }
-            EventStatus::Dead => {
-                spans::record_outcome("already_dead");
-                tracing::debug!(id, "event is dead; acking the message without processing");
-                Unclaimed::Settle(Some(Outcome::Ack))
-            }
-            EventStatus::Processing | EventStatus::Failed => Unclaimed::Claim,
         }
     }
 
     /// Runs one attempt within the handler timeout and maps its result.
     async fn process(&self, envelope: Envelope, event: StoredEvent, attempt: Attempt) -> Outcome {
         let id = event.id;
+        tracing::Span::current().record("attempt", event.attempt_count);
         let limit = self.config.handler_timeout;
         let processing = self.processor.process(&event, attempt);
         let result = match tokio::time::timeout(limit, processing).await {

@@ -296,16 +296,7 @@ async fn claim_behind_row_lock_is_time_boxed() {
     let ingest = env.spawn_ingest(&[]).await;
     let (_, body) = payment_succeeded(700);
     let id = ingest.accept(&body).await;
-    // Another session holds the row lock, as a long transaction or a stuck session would.
-    let locker = postgres_client(&env.database_url).await;
-    locker.batch_execute("BEGIN").await.expect("begin");
-    locker
-        .execute(
-            "SELECT id FROM webhook_events WHERE id = $1 FOR UPDATE",
-            &[&id],
-        )
-        .await
-        .expect("lock the row");
+    let locker = lock_row(&env, id).await;
     let consumer = env
         .spawn_consumer(None, &["--handler-timeout-seconds", "1"])
         .await;
@@ -337,16 +328,7 @@ async fn locked_row_holds_up_no_other_completion() {
     let ingest = env.spawn_ingest(&[]).await;
     let (_, locked_body) = payment_succeeded(710);
     let locked_id = ingest.accept(&locked_body).await;
-    // Another session holds the row lock, as a long transaction or a stuck session would.
-    let locker = postgres_client(&env.database_url).await;
-    locker.batch_execute("BEGIN").await.expect("begin");
-    locker
-        .execute(
-            "SELECT id FROM webhook_events WHERE id = $1 FOR UPDATE",
-            &[&locked_id],
-        )
-        .await
-        .expect("lock the row");
+    let locker = lock_row(&env, locked_id).await;
     let consumer = env.spawn_consumer(None, &[]).await;
 
     // The completion of the locked row fails at once and its delivery waits in the first
@@ -375,4 +357,19 @@ async fn locked_row_holds_up_no_other_completion() {
     );
     consumer.stop().await;
     ingest.stop().await;
+}
+
+/// Opens a session that locks the row in an open transaction, as a long transaction or a
+/// stuck session would; `COMMIT` on the returned client releases it.
+async fn lock_row(env: &TestEnv, id: i64) -> tokio_postgres::Client {
+    let locker = postgres_client(&env.database_url).await;
+    locker.batch_execute("BEGIN").await.expect("begin");
+    locker
+        .execute(
+            "SELECT id FROM webhook_events WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await
+        .expect("lock the row");
+    locker
 }

@@ -197,8 +197,8 @@ pub async fn replay_dead_letters(
         // A quorum queue takes requeued messages back asynchronously. Waiting until they
         // are counted again means a replay started right after this one (a dry run followed
         // by the real replay) scans them.
-        let kept = report.scanned - report.replayed;
-        wait_until_counted(&channel, &dead_queue, kept).await;
+        let requeued = report.scanned - report.replayed;
+        wait_until_counted(&channel, &dead_queue, requeued).await;
     }
     let _ = channel.close(200, "replay finished".into()).await;
 

@@ -153,12 +153,13 @@ async fn claim_claimable(
         .prepare_cached(&format!(
             "UPDATE webhook_events SET status = 'processing', locked_until = claim.claim_until, \
              attempt_count = attempt_count + 1, updated_at = $1 \
-             FROM (SELECT e.id AS claim_id, wanted.claim_until FROM webhook_events e \
+             FROM (SELECT e.id AS claim_id, requested.claim_until FROM webhook_events e \
                    JOIN unnest($2::bigint[], $3::timestamptz[], $4::bool[]) \
-                        AS wanted(wanted_id, claim_until, respect) ON e.id = wanted.wanted_id \
+                        AS requested(requested_id, claim_until, respect) \
+                        ON e.id = requested.requested_id \
                    WHERE e.status = 'pending' \
                       OR (e.status = 'processing' AND (e.locked_until IS NULL OR e.locked_until <= $1)) \
-                      OR (e.status = 'failed' AND (NOT wanted.respect OR e.next_retry_at IS NULL \
+                      OR (e.status = 'failed' AND (NOT requested.respect OR e.next_retry_at IS NULL \
                           OR e.next_retry_at <= $1)) \
                    FOR UPDATE OF e SKIP LOCKED) AS claim \
              WHERE id = claim.claim_id \

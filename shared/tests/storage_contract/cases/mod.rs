@@ -48,7 +48,7 @@ pub const ALL: &[(&str, Case)] = cases![
     republish::republish_skips_leased_and_future_retries,
     unclaimed::load_reads_without_changing,
     unclaimed::unclaimed_completion_writes_once,
-    unclaimed::unclaimed_result_refused_after_claim,
+    unclaimed::unclaimed_write_rejected_after_claim,
     unclaimed::unclaimed_failure_counts_the_attempt,
     unclaimed::concurrent_completions_keep_their_own_outcomes,
     values::large_unicode_body_round_trips,

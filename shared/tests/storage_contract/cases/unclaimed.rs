@@ -29,23 +29,23 @@ pub async fn load_reads_without_changing(context: Context) {
 
     // Reads issued together, with one id repeated and one missing, each get their own row.
     let other = insert(store, "stripe", "evt_load_2").await;
-    let wanted = [id, other, id, id + 1000, id];
-    let reads = wanted.iter().map(|&wanted_id| {
+    let requested = [id, other, id, id + 1000, id];
+    let reads = requested.iter().map(|&requested_id| {
         let store = store.clone();
-        async move { store.load(wanted_id).await.expect("load") }
+        async move { store.load(requested_id).await.expect("load") }
     });
     let rows = futures_util::future::join_all(reads).await;
-    for (wanted_id, row) in wanted.iter().zip(&rows) {
-        if *wanted_id == id + 1000 {
+    for (requested_id, row) in requested.iter().zip(&rows) {
+        if *requested_id == id + 1000 {
             assert!(row.is_none(), "row for a missing id");
         } else {
             let row = row.as_ref().expect("row");
-            let event_id = if *wanted_id == id {
+            let event_id = if *requested_id == id {
                 "evt_load_1"
             } else {
                 "evt_load_2"
             };
-            assert_eq!(row.id, *wanted_id);
+            assert_eq!(row.id, *requested_id);
             assert_eq!(row.event_id, event_id);
             assert!(row.raw_payload.contains(event_id), "{}", row.raw_payload);
         }
@@ -92,7 +92,7 @@ pub async fn unclaimed_completion_writes_once(context: Context) {
     ));
 }
 
-pub async fn unclaimed_result_refused_after_claim(context: Context) {
+pub async fn unclaimed_write_rejected_after_claim(context: Context) {
     let store = &context.store;
     let id = insert(store, "stripe", "evt_unclaimed_2").await;
     let read = store.load(id).await.expect("load").expect("row");
@@ -158,8 +158,8 @@ pub async fn unclaimed_failure_counts_the_attempt(context: Context) {
     assert_eq!(row.error_message.as_deref(), Some("unknown currency XYZ"));
 }
 
-/// Completions issued together are committed together where a backend batches them; each
-/// still gets its own outcome, and a refused or invalid one leaves the others written.
+/// Completions issued together are committed together where a backend batches them. Each
+/// still gets its own outcome, so a stale or invalid one leaves the others written.
 pub async fn concurrent_completions_keep_their_own_outcomes(context: Context) {
     let store = &context.store;
     let mut ids = Vec::new();
